@@ -1,0 +1,13 @@
+"""The provider used when no model is configured: every message goes to the owner."""
+
+from __future__ import annotations
+
+from mailhook.agent.decision import Action, Decision, DecisionRequest
+
+
+class NoModel:
+    """Escalates everything; nothing is sent without a model."""
+
+    async def decide(self, request: DecisionRequest) -> Decision:
+        """Escalate with a reason the owner understands."""
+        return Decision(Action.ESCALATE, reason="no model configured (llm.provider = none)")

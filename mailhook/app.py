@@ -1,0 +1,90 @@
+"""The application: Litestar web app whose lifespan runs the doors and the spool workers.
+
+Everything runs in one event loop: the HTTP server (uvicorn), the LMTP and SMTP doors
+(aiosmtpd servers created with ``loop.create_server``) and the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+
+from mailhook.api.errors import EXCEPTION_HANDLERS
+from mailhook.api.health import health
+from mailhook.doors.delivery import DeliveryHandler
+from mailhook.doors.listener import start_lmtp, start_smtp
+from mailhook.logs import get_logger
+from mailhook.services import Services
+from mailhook.spool.workers import WorkerPool
+from mailhook.store.migrate import upgrade
+
+log = get_logger(__name__)
+
+
+class Runtime:
+    """Starts and stops the doors and workers around the web app."""
+
+    def __init__(self, services: Services, *, migrate: bool = True) -> None:
+        self.services = services
+        self.migrate = migrate
+        self.servers: list[asyncio.Server] = []
+        self.workers = WorkerPool(services.spool, services.run_job, services.settings.spool)
+
+    async def start(self) -> None:
+        """Migrate (embedded default), open the doors, start the workers."""
+        settings = self.services.settings
+        if self.migrate:
+            await upgrade(self.services.engine)
+        if settings.lmtp.enabled:
+            handler = self._handler("lmtp", settings.lmtp.max_recipients, per_recipient=True)
+            self.servers.append(await start_lmtp(handler, settings.lmtp))
+            log.info("lmtp_listening", host=settings.lmtp.host, port=settings.lmtp.port)
+        if settings.smtp.enabled:
+            handler = self._handler("smtp", settings.lmtp.max_recipients, per_recipient=False)
+            self.servers.append(await start_smtp(handler, settings.smtp))
+            log.info("smtp_listening", host=settings.smtp.host, port=settings.smtp.port)
+        await self.workers.start()
+
+    def _handler(self, source: str, max_recipients: int, *, per_recipient: bool) -> DeliveryHandler:
+        return DeliveryHandler(
+            self.services.directory,
+            self.services.spool,
+            source=source,
+            max_recipients=max_recipients,
+            per_recipient_replies=per_recipient,
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, finish or release in-flight jobs, close connections."""
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            await server.wait_closed()
+        self.servers = []
+        await self.workers.stop()
+        await self.services.close()
+
+
+def create_app(services: Services, *, migrate: bool = True) -> Litestar:
+    """The Litestar app; its lifespan owns a :class:`Runtime`."""
+    runtime = Runtime(services, migrate=migrate)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = Litestar(
+        route_handlers=[health],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+    )
+    app.state.services = services
+    app.state.runtime = runtime
+    return app

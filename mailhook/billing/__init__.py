@@ -1,0 +1,1 @@
+"""Credits and Stripe billing (see the admin API issue)."""

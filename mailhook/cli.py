@@ -1,0 +1,184 @@
+"""The ``mailhook`` command: serve, migrate, user create, mailbox add, check, dead-letter."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from mailhook.errors import MailhookError
+from mailhook.logs import configure_logging, get_logger, register_secrets
+from mailhook.services import Services, build_services
+from mailhook.settings import Settings, ensure_secrets, load_settings
+from mailhook.store.accounts import Accounts
+from mailhook.store.migrate import upgrade
+
+T = TypeVar("T")
+log = get_logger("mailhook.cli")
+
+
+def prepare() -> Settings:
+    """Load settings, create missing secrets (and say so), configure logging."""
+    settings, created = ensure_secrets(load_settings())
+    register_secrets(settings.secret_values())
+    configure_logging(settings.log.level, json=settings.log.json)
+    for path in created:
+        log.warning("generated_secret", path=str(path), note="keep this file; it is mode 0600")
+    return settings
+
+
+def run_with_services(action: Callable[[Services], Awaitable[T]], *, migrate: bool = True) -> T:
+    """Build services, optionally migrate, run ``action``, close."""
+
+    async def main() -> T:
+        services = build_services(prepare())
+        try:
+            if migrate:
+                await upgrade(services.engine)
+            return await action(services)
+        finally:
+            await services.close()
+
+    return asyncio.run(main())
+
+
+def fail(message: str) -> None:
+    """Print an error for humans and exit 1."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+class FriendlyGroup(click.Group):
+    """Turns a :class:`MailhookError` into one clear line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MailhookError as exc:
+            fail(str(exc))
+
+
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """mailhook: an AI agent in your mail server's delivery path.
+
+    Configuration comes from MAILHOOK_* environment variables and the TOML file named by
+    MAILHOOK_CONFIG (see docs/configuration.md).
+    """
+
+
+@main.command()
+@click.option("--no-migrate", is_flag=True, help="Do not apply database migrations at start.")
+def serve(no_migrate: bool) -> None:
+    """Run everything in one process: HTTP API/UI, LMTP and SMTP doors, spool workers."""
+    import uvicorn
+
+    from mailhook.app import create_app
+
+    settings = prepare()
+    app = create_app(build_services(settings), migrate=not no_migrate)
+    log.info("http_listening", url=settings.public_url)
+    uvicorn.run(app, host=settings.http.host, port=settings.http.port, log_config=None, access_log=False)
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations up to the newest version."""
+
+    async def noop(_: Services) -> None:
+        return None
+
+    run_with_services(noop)
+    click.echo("database is up to date")
+
+
+@main.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command("create")
+@click.argument("email")
+@click.option("--admin", is_flag=True, help="Give the user admin rights.")
+@click.password_option(envvar="MAILHOOK_NEW_USER_PASSWORD", help="Password (prompted if not given).")
+def user_create(email: str, admin: bool, password: str) -> None:
+    """Create a user who can own mailboxes."""
+
+    async def create(services: Services) -> str:
+        created = await Accounts(services.sessions).create_user(email, password, is_admin=admin)
+        return created.email
+
+    click.echo(f"created user {run_with_services(create)}")
+
+
+@main.group()
+def mailbox() -> None:
+    """Manage agent mailboxes."""
+
+
+@mailbox.command("add")
+@click.argument("address")
+@click.option("--owner", required=True, help="E-mail of the owning user.")
+@click.option(
+    "--mode",
+    type=click.Choice(["autonomous", "monitored", "gated", "draft"]),
+    default="autonomous",
+    show_default=True,
+    help="Oversight mode.",
+)
+@click.option("--persona-file", type=click.File("r"), help="File with the persona (system prompt).")
+def mailbox_add(address: str, owner: str, mode: str, persona_file: Any) -> None:
+    """Add a hosted agent mailbox ADDRESS owned by an existing user."""
+    persona = persona_file.read() if persona_file else ""
+
+    async def add(services: Services) -> str:
+        created = await Accounts(services.sessions).add_mailbox(owner, address, mode=mode, persona=persona)
+        return created.address
+
+    click.echo(f"added mailbox {run_with_services(add)}")
+
+
+@main.command()
+def check() -> None:
+    """Validate the configuration, the database and the model endpoint; print what is wrong."""
+    from mailhook.checks import run_checks
+
+    problems = asyncio.run(run_checks(prepare()))
+    for line in problems:
+        click.echo(f"problem: {line}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("all checks passed")
+
+
+@main.group("dead-letter")
+def dead_letter() -> None:
+    """Inspect and retry jobs that failed every attempt."""
+
+
+@dead_letter.command("list")
+def dead_letter_list() -> None:
+    """List dead-lettered jobs (metadata only)."""
+
+    async def listing(services: Services) -> list[str]:
+        jobs = await services.spool.dead_letters()
+        return [f"{j.id}\tmailbox={j.mailbox_id}\tattempts={j.attempts}\t{j.last_error}" for j in jobs]
+
+    lines = run_with_services(listing)
+    click.echo("\n".join(lines) if lines else "no dead-lettered jobs")
+
+
+@dead_letter.command("retry")
+@click.argument("job_id", type=int)
+def dead_letter_retry(job_id: int) -> None:
+    """Queue a dead-lettered job again with fresh attempts."""
+
+    async def retry(services: Services) -> bool:
+        return await services.spool.requeue(job_id)
+
+    if not run_with_services(retry):
+        fail(f"job {job_id} is not dead-lettered")
+    click.echo(f"job {job_id} queued again")

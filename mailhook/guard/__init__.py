@@ -1,0 +1,1 @@
+"""Guards: the outbound guard every send path passes, and inbound threat rules."""

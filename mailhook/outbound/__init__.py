@@ -1,0 +1,1 @@
+"""How replies leave: SMTP submission to the relay, or the sandbox outbox."""

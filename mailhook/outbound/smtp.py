@@ -1,0 +1,86 @@
+"""SMTP submission to the configured relay (usually the local Postfix), via aiosmtplib.
+
+Error classes follow RFC 5321 §4.2.1: a 4yz reply or a connection failure before the end of DATA
+means the relay did not take the message (:class:`RelayUnavailable`, retried later); a 5yz reply
+is permanent (:class:`RelayRejected`). A failure after the final ``.`` was sent is ambiguous and
+re-raised as is: the caller records the reply as unconfirmed rather than risk a second copy.
+"""
+
+from __future__ import annotations
+
+import aiosmtplib
+
+from mailhook.errors import RelayRejected, RelayUnavailable
+from mailhook.logs import get_logger
+from mailhook.outbound.transport import OutgoingMessage
+from mailhook.settings import OutboundSettings
+
+log = get_logger(__name__)
+
+
+class SmtpTransport:
+    """Submits replies to the relay."""
+
+    name = "smtp"
+
+    def __init__(self, settings: OutboundSettings) -> None:
+        self._settings = settings
+
+    async def send(self, message: OutgoingMessage) -> None:
+        """One SMTP transaction per reply."""
+        settings = self._settings
+        client = aiosmtplib.SMTP(
+            hostname=settings.relay_host,
+            port=settings.relay_port,
+            timeout=settings.timeout_seconds,
+            start_tls=settings.relay_starttls,
+            use_tls=False,
+        )
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise RelayUnavailable(f"relay {settings.relay_host}:{settings.relay_port} unreachable") from exc
+        try:
+            await self._transact(client, message)
+        finally:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+
+    async def _transact(self, client: aiosmtplib.SMTP, message: OutgoingMessage) -> None:
+        settings = self._settings
+        try:
+            if settings.relay_username:
+                await client.login(settings.relay_username, settings.relay_password)
+            await client.mail(message.envelope_sender)
+            refused = 0
+            for rcpt in message.recipients:
+                try:
+                    await client.rcpt(rcpt)
+                except aiosmtplib.SMTPRecipientRefused as exc:
+                    refused += 1
+                    log.warning("relay_refused_recipient", code=exc.code)
+                    if exc.code < 500:
+                        raise RelayUnavailable(f"relay deferred a recipient ({exc.code})") from exc
+            if refused == len(message.recipients):
+                raise RelayRejected("relay refused every recipient")
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _classify(exc.code) from exc
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+            raise RelayUnavailable("relay connection lost before DATA") from exc
+        try:
+            await client.data(message.data)
+        except aiosmtplib.SMTPResponseException as exc:
+            # The relay answered the final dot: its verdict is definite.
+            raise _classify(exc.code) from exc
+
+    async def was_delivered(self, reply_id: int) -> bool | None:
+        """An SMTP relay cannot be asked whether it took a message: unknown."""
+        return None
+
+
+def _classify(code: int) -> RelayUnavailable | RelayRejected:
+    if 400 <= code < 500:
+        return RelayUnavailable(f"relay answered {code}")
+    return RelayRejected(f"relay answered {code}")

@@ -1,0 +1,1 @@
+"""The agent pipeline: a tuple of named steps over one typed context (DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""The named pipeline steps, one module each, in pipeline order."""

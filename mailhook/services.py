@@ -1,0 +1,134 @@
+"""Wiring: build every service object once; doors, workers, API and CLI share them."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from mailhook.agent.decision import Decider
+from mailhook.agent.providers.none import NoModel
+from mailhook.agent.providers.openai_compat import OpenAICompatible
+from mailhook.crypto import Sealer
+from mailhook.guard.outbound import OutboundGuard
+from mailhook.outbound.sandbox import SandboxTransport
+from mailhook.outbound.smtp import SmtpTransport
+from mailhook.outbound.transport import Transport
+from mailhook.pipeline.context import MessageContext
+from mailhook.pipeline.pipeline import Pipeline
+from mailhook.pipeline.steps.compose import ComposeStep
+from mailhook.pipeline.steps.context import ContextStep
+from mailhook.pipeline.steps.decide import DecideStep
+from mailhook.pipeline.steps.deliver import DeliverStep
+from mailhook.pipeline.steps.guards import EtiquetteGuardStep
+from mailhook.pipeline.steps.mailbox import MailboxStep
+from mailhook.pipeline.steps.outbound_guard import OutboundGuardStep
+from mailhook.pipeline.steps.oversight import OversightStep
+from mailhook.pipeline.steps.parse import ParseStep
+from mailhook.pipeline.steps.record import RecordStep
+from mailhook.pipeline.steps.resume import ResumeStep
+from mailhook.settings import Settings
+from mailhook.spool.spool import ClaimedJob, Spool
+from mailhook.store.activity import ActivityLog
+from mailhook.store.db import create_engine, session_factory
+from mailhook.store.directory import Directory
+from mailhook.store.replies import ReplyStore
+
+
+def make_decider(settings: Settings) -> Decider:
+    """The configured model provider."""
+    if settings.llm.provider == "openai":
+        return OpenAICompatible(settings.llm)
+    return NoModel()
+
+
+def make_transport(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], sealer: Sealer
+) -> Transport:
+    """The configured delivery method."""
+    if settings.outbound.mode == "smtp":
+        return SmtpTransport(settings.outbound)
+    return SandboxTransport(sessions, sealer)
+
+
+def build_pipeline(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    decider: Decider,
+    transport: Transport,
+    replies: ReplyStore,
+    activity: ActivityLog,
+) -> Pipeline:
+    """parse → mailbox → resume → guards → context → decide → compose → outbound guard →
+    oversight → deliver → record."""
+    deliver = DeliverStep(replies, transport)
+    steps = (
+        ParseStep(),
+        MailboxStep(sessions),
+        ResumeStep(replies, deliver),
+        EtiquetteGuardStep(activity, settings.outbound.rate_limit_per_sender_hour),
+        ContextStep(),
+        DecideStep(decider),
+        ComposeStep(settings.security.jwt_secret),
+        OutboundGuardStep(OutboundGuard()),
+        OversightStep(replies),
+        deliver,
+    )
+    return Pipeline(steps, RecordStep(activity))
+
+
+@dataclass
+class Services:
+    """Everything a running mailhook needs, built once."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    sealer: Sealer
+    spool: Spool
+    directory: Directory
+    activity: ActivityLog
+    replies: ReplyStore
+    transport: Transport
+    decider: Decider
+    pipeline: Pipeline = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pipeline = build_pipeline(
+            self.settings, self.sessions, self.decider, self.transport, self.replies, self.activity
+        )
+
+    async def run_job(self, job: ClaimedJob) -> str:
+        """Worker entry point: one job through the pipeline; returns the action name."""
+        outcome = await self.pipeline.run(MessageContext(job=job))
+        return outcome.action.value
+
+    async def close(self) -> None:
+        """Release connections."""
+        closer = getattr(self.decider, "aclose", None)
+        if closer is not None:
+            await closer()
+        await self.engine.dispose()
+
+
+def build_services(settings: Settings, *, decider: Decider | None = None) -> Services:
+    """Build services for settings whose secrets are filled (see ``ensure_secrets``)."""
+    engine = create_engine(
+        settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo
+    )
+    sessions = session_factory(engine)
+    sealer = Sealer(settings.security.encryption_key)
+    node = settings.spool.node_name or socket.gethostname()
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        sealer=sealer,
+        spool=Spool(sessions, sealer, settings.spool, node),
+        directory=Directory(sessions),
+        activity=ActivityLog(sessions),
+        replies=ReplyStore(sessions, sealer),
+        transport=make_transport(settings, sessions, sealer),
+        decider=decider or make_decider(settings),
+    )

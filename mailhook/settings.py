@@ -1,0 +1,342 @@
+"""Settings: one frozen dataclass per section, read from ``MAILHOOK_*`` and an optional TOML file.
+
+Precedence, lowest first: the documented defaults below, then the TOML file named by
+``MAILHOOK_CONFIG`` (``[section] field = value``), then environment variables
+``MAILHOOK_<SECTION>_<FIELD>`` (``MAILHOOK_DATA_DIR`` for the top level). Every field carries a
+``doc`` in its metadata; ``tests/unit/test_settings_docs.py`` proves each is in
+``docs/configuration.md``.
+
+Secrets (the Fernet encryption key and the JWT secret) have no default. :func:`ensure_secrets`
+generates them into the data directory on first start (mode 0600) and says so; mailhook never
+runs on a hard-coded fallback secret.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mailhook.errors import ConfigError
+
+ENV_PREFIX = "MAILHOOK_"
+
+
+def _doc(text: str, default: Any) -> Any:
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where metadata and the spool live."""
+
+    url: str = _doc(
+        "SQLAlchemy async URL. Empty: SQLite file `mailhook.db` in the data dir (aiosqlite). "
+        "For several nodes use `postgresql+asyncpg://user:pass@host/db`.",
+        "",
+    )
+    pool_size: int = _doc("Connection pool size (PostgreSQL only).", 10)
+    echo: bool = _doc("Log every SQL statement (development only; never logs bound values).", False)
+
+
+@dataclass(frozen=True)
+class LmtpSettings:
+    """The LMTP door Postfix or Stalwart delivers to (RFC 2033)."""
+
+    enabled: bool = _doc("Start the LMTP door.", True)
+    host: str = _doc("Address the LMTP door listens on.", "127.0.0.1")
+    port: int = _doc("Port the LMTP door listens on.", 8024)
+    max_message_bytes: int = _doc(
+        "Largest message accepted (bytes); larger gets 552 5.3.4.", 25 * 1024 * 1024
+    )
+    max_connections: int = _doc("Concurrent LMTP sessions; aiosmtpd buffers whole messages.", 50)
+    max_recipients: int = _doc("Recipients accepted per transaction (452 4.5.3 past it).", 100)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The optional SMTP door for pointing an MX or relay straight at mailhook."""
+
+    enabled: bool = _doc("Start the SMTP door.", False)
+    host: str = _doc("Address the SMTP door listens on.", "127.0.0.1")
+    port: int = _doc("Port the SMTP door listens on.", 2525)
+    tls_cert: str = _doc("PEM certificate file; with `tls_key`, STARTTLS is offered.", "")
+    tls_key: str = _doc("PEM private key file for STARTTLS.", "")
+    require_tls: bool = _doc("Refuse MAIL before STARTTLS.", False)
+    max_message_bytes: int = _doc("SIZE limit advertised and enforced (RFC 1870).", 25 * 1024 * 1024)
+    max_connections: int = _doc("Concurrent SMTP sessions.", 50)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """The web admin, REST API and webhooks."""
+
+    host: str = _doc("Address the HTTP server listens on.", "127.0.0.1")
+    port: int = _doc("Port the HTTP server listens on.", 8000)
+    public_url: str = _doc("URL users reach the web UI at (links in e-mails). Empty: from host/port.", "")
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    """The model that decides. Per-mailbox overrides come later from the mailbox config."""
+
+    provider: Literal["none", "openai"] = _doc(
+        "`openai` (any OpenAI-compatible endpoint) or `none` (every message is "
+        "escalated to the owner; no model is called).",
+        "none",
+    )
+    base_url: str = _doc("Provider endpoint. Empty: the provider's public default.", "")
+    model: str = _doc("Model name passed to the provider.", "gpt-4o-mini")
+    api_key: str = _doc("Provider API key (never logged).", "")
+    timeout_seconds: float = _doc("Per-request timeout.", 60.0)
+    max_retries: int = _doc("Retries on 429/5xx before the message goes back to the spool.", 2)
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """Keys. Empty values are generated into the data dir on first start."""
+
+    encryption_key: str = _doc(
+        "Fernet key(s) for the spool, held replies and credentials; comma-separated for rotation "
+        "(first encrypts). Empty: generated into `<data_dir>/encryption.key`.",
+        "",
+    )
+    jwt_secret: str = _doc("HS256 secret for API tokens. Empty: generated into `<data_dir>/jwt.secret`.", "")
+
+
+@dataclass(frozen=True)
+class SpoolSettings:
+    """The durable queue between the doors and the pipeline."""
+
+    node_name: str = _doc(
+        "This node's name for job leases; unique per node. Empty: the host name. A node "
+        "restarting under the same name takes its unfinished jobs back at once.",
+        "",
+    )
+    workers: int = _doc("Concurrent pipeline workers in this process.", 4)
+    batch: int = _doc("Jobs claimed per database round trip.", 8)
+    max_attempts: int = _doc("Attempts before a job is moved to dead-letter.", 8)
+    backoff_seconds: float = _doc("First retry delay; doubles per attempt.", 30.0)
+    backoff_max_seconds: float = _doc("Ceiling of the retry delay.", 3600.0)
+    lease_seconds: float = _doc("How long a claimed job is owned before another node may take it.", 300.0)
+    poll_seconds: float = _doc("Idle poll interval when no door has signalled new work.", 1.0)
+
+
+@dataclass(frozen=True)
+class OutboundSettings:
+    """How replies leave."""
+
+    mode: Literal["sandbox", "smtp"] = _doc(
+        "`sandbox`: replies are kept (encrypted) in the outbox and shown in the API instead of "
+        "sent. `smtp`: submitted to the relay below.",
+        "sandbox",
+    )
+    relay_host: str = _doc("Submission relay host (your Postfix).", "127.0.0.1")
+    relay_port: int = _doc("Submission relay port (587 with STARTTLS, 25 on loopback).", 25)
+    relay_username: str = _doc("SMTP AUTH user; empty: no AUTH.", "")
+    relay_password: str = _doc("SMTP AUTH password (never logged).", "")
+    relay_starttls: bool = _doc("Use STARTTLS with the relay.", False)
+    timeout_seconds: float = _doc("Relay connection and command timeout.", 30.0)
+    rate_limit_per_sender_hour: int = _doc("Replies per sender per mailbox per hour.", 5)
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """Hosted agent addresses."""
+
+    domain: str = _doc("Domain of hosted agent mailboxes (`handle@domain`).", "agents.localhost")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """Logging."""
+
+    level: str = _doc("Log level name.", "INFO")
+    json: bool = _doc("JSON lines (true) or human-readable console output (false).", True)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings. Build with :func:`load_settings`."""
+
+    data_dir: Path = _doc(
+        "Directory for the SQLite database, generated keys and persona history.", Path("var")
+    )
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    lmtp: LmtpSettings = field(default_factory=LmtpSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    spool: SpoolSettings = field(default_factory=SpoolSettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+    @property
+    def database_url(self) -> str:
+        """The effective database URL (the SQLite default resolved under ``data_dir``)."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'mailhook.db').resolve()}"
+
+    @property
+    def public_url(self) -> str:
+        """Base URL for links users click."""
+        return self.http.public_url or f"http://{self.http.host}:{self.http.port}"
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every configured secret, so logging can scrub them wherever they appear."""
+        keys = [k for k in self.security.encryption_key.split(",") if k]
+        return (*keys, self.security.jwt_secret, self.llm.api_key, self.outbound.relay_password)
+
+
+SECTIONS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings) if f.name != "data_dir")
+
+
+def _coerce(raw: Any, annotation: Any, where: str) -> Any:
+    """Turn an env string or TOML value into the field's type, or fail with a clear error."""
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        allowed = typing.get_args(annotation)
+        if raw not in allowed:
+            raise ConfigError(f"{where}: {raw!r} is not one of {', '.join(map(str, allowed))}")
+        return raw
+    if annotation is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{where}: {raw!r} is not a boolean (true/false)")
+    if annotation in (int, float):
+        try:
+            return annotation(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {raw!r} is not a number") from None
+    if annotation is Path:
+        return Path(str(raw))
+    if annotation is str:
+        if not isinstance(raw, str):
+            raise ConfigError(f"{where}: expected a string, got {type(raw).__name__}")
+        return raw
+    raise ConfigError(f"{where}: unsupported setting type {annotation!r}")  # pragma: no cover
+
+
+def _env_name(section: str | None, name: str) -> str:
+    return f"{ENV_PREFIX}{section.upper()}_{name.upper()}" if section else f"{ENV_PREFIX}{name.upper()}"
+
+
+def iter_fields() -> typing.Iterator[tuple[str | None, dataclasses.Field[Any], Any]]:
+    """Every leaf setting as (section or None, field, resolved type)."""
+    hints = typing.get_type_hints(Settings)
+    for top in dataclasses.fields(Settings):
+        kind = hints[top.name]
+        if dataclasses.is_dataclass(kind):
+            sub_hints = typing.get_type_hints(kind)
+            for leaf in dataclasses.fields(kind):
+                yield top.name, leaf, sub_hints[leaf.name]
+        else:
+            yield None, top, kind
+
+
+def env_var_names() -> list[str]:
+    """All environment variable names mailhook reads (for docs and ``mailhook check``)."""
+    return [_env_name(section, f.name) for section, f, _ in iter_fields()]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"MAILHOOK_CONFIG: {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"MAILHOOK_CONFIG: {path} is not valid TOML: {exc}") from None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from defaults, the TOML file and the environment."""
+    env = os.environ if env is None else env
+    overlay = _read_toml(Path(env[f"{ENV_PREFIX}CONFIG"])) if env.get(f"{ENV_PREFIX}CONFIG") else {}
+    known = {None, *SECTIONS}
+    unknown = [k for k, v in overlay.items() if isinstance(v, dict) and k not in known]
+    if unknown:
+        raise ConfigError(f"MAILHOOK_CONFIG: unknown section(s): {', '.join(sorted(unknown))}")
+    values: dict[str | None, dict[str, Any]] = {s: {} for s in known}
+    for section, leaf, kind in iter_fields():
+        source = overlay.get(section, {}) if section else overlay
+        where = _env_name(section, leaf.name)
+        if where in env:
+            values[section][leaf.name] = _coerce(env[where], kind, where)
+        elif leaf.name in source:
+            values[section][leaf.name] = _coerce(source[leaf.name], kind, f"{section}.{leaf.name}")
+    hints = typing.get_type_hints(Settings)
+    sections = {name: hints[name](**values[name]) for name in SECTIONS}
+    settings = Settings(**values[None], **sections)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    problems = [
+        f"{name} port {port} is out of range"
+        for name, port in (
+            ("lmtp", settings.lmtp.port),
+            ("smtp", settings.smtp.port),
+            ("http", settings.http.port),
+        )
+        if not 0 <= port <= 65535
+    ]
+    if bool(settings.smtp.tls_cert) != bool(settings.smtp.tls_key):
+        problems.append("smtp.tls_cert and smtp.tls_key must be set together")
+    if settings.spool.workers < 1:
+        problems.append("spool.workers must be at least 1")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def _read_or_create_secret(path: Path, make: typing.Callable[[], str]) -> tuple[str, bool]:
+    """Return (secret, created). Created files are mode 0600 from the first byte (O_EXCL)."""
+    try:
+        return path.read_text().strip(), False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value, True
+
+
+def _new_fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def ensure_secrets(settings: Settings) -> tuple[Settings, list[Path]]:
+    """Fill empty secrets from (or generate into) the data dir. Returns the files created."""
+    created: list[Path] = []
+    security = settings.security
+    if not security.encryption_key:
+        key, new = _read_or_create_secret(settings.data_dir / "encryption.key", _new_fernet_key)
+        security = dataclasses.replace(security, encryption_key=key)
+        created += [settings.data_dir / "encryption.key"] if new else []
+    if not security.jwt_secret:
+        jwt, new = _read_or_create_secret(settings.data_dir / "jwt.secret", lambda: secrets.token_urlsafe(48))
+        security = dataclasses.replace(security, jwt_secret=jwt)
+        created += [settings.data_dir / "jwt.secret"] if new else []
+    return dataclasses.replace(settings, security=security), created
+
+
+__all__ = ["Settings", "ensure_secrets", "env_var_names", "iter_fields", "load_settings"]

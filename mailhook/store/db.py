@@ -1,0 +1,70 @@
+"""Engine and session factory shared by doors, workers, the API and the CLI.
+
+SQLite (aiosqlite) is the single-box default; PostgreSQL (asyncpg) runs the same code. SQLite is
+put in WAL mode with ``synchronous=FULL``: a ``250`` from a door promises the message survives a
+crash and a power cut (DESIGN.md invariant 1), so the commit must reach the disk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+#: Database errors that mean "try again later", not "this input is bad".
+DB_UNAVAILABLE = (OperationalError, InterfaceError, OSError, ConnectionError, TimeoutError)
+
+
+def is_sqlite(url: str) -> bool:
+    """True for SQLite URLs."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Take over transaction control from the driver so that we can BEGIN IMMEDIATE below.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=FULL",
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA busy_timeout=10000",
+    ):
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    # A deferred SQLite transaction that reads and then writes fails with SQLITE_BUSY (no wait)
+    # when another connection wrote in between; taking the write lock up front makes
+    # busy_timeout apply instead. Writers are serialised by SQLite anyway.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    """An async engine configured for ``url``'s backend."""
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, echo=echo)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        return engine
+    return create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded attributes after commit (we hand rows to other steps)."""
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,226 @@
+"""SQLAlchemy 2 models: metadata only, plus sealed (encrypted) bytes that are deleted when done.
+
+No column holds a plain message body (DESIGN.md invariant 3). ``SpoolJob.sealed_raw``,
+``Reply.sealed_message`` and ``OutboxMessage.sealed_message`` are Fernet tokens; the first two
+are set to NULL as soon as their job or send is finished.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Aware UTC now; every timestamp in the database is UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a stable constraint naming convention (for Alembic)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime()}
+
+
+class MailboxStatus(enum.StrEnum):
+    """Lifecycle of a mailbox."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    PENDING_BILLING = "pending_billing"
+    ERROR = "error"
+    DELETED = "deleted"
+
+
+class OversightMode(enum.StrEnum):
+    """How much a mailbox's agent may do on its own."""
+
+    AUTONOMOUS = "autonomous"
+    MONITORED = "monitored"
+    GATED = "gated"
+    DRAFT = "draft"
+
+
+class JobStatus(enum.StrEnum):
+    """Spool job states. ``dead`` is the dead-letter state."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    DEAD = "dead"
+
+
+class ReplyState(enum.StrEnum):
+    """Where a reply is. ``sending`` is written *before* submission (see docs/reliability.md)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    UNCONFIRMED = "unconfirmed"
+    HELD = "held"
+    DRAFTED = "drafted"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+class User(Base):
+    """A mailbox owner."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Mailbox(Base):
+    """An address an agent answers for, with its configuration."""
+
+    __tablename__ = "mailboxes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="hosted")
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(32), default=MailboxStatus.ACTIVE.value)
+    status_reason: Mapped[str] = mapped_column(String(500), default="")
+    mode: Mapped[str] = mapped_column(String(16), default=OversightMode.AUTONOMOUS.value)
+    persona: Mapped[str] = mapped_column(Text, default="")
+    tone: Mapped[str] = mapped_column(String(200), default="")
+    rules: Mapped[str] = mapped_column(Text, default="")
+    triggers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reply_all: Mapped[bool] = mapped_column(Boolean, default=True)
+    thread_depth: Mapped[int] = mapped_column(Integer, default=10)
+    max_output_tokens: Mapped[int] = mapped_column(Integer, default=1000)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SpoolJob(Base):
+    """One accepted message for one mailbox, from acceptance until it is accounted for."""
+
+    __tablename__ = "spool_jobs"
+    __table_args__ = (
+        UniqueConstraint("mailbox_id", "content_hash", name="uq_spool_jobs_mailbox_content"),
+        UniqueConstraint("mailbox_id", "message_id_hash", name="uq_spool_jobs_mailbox_msgid"),
+        Index("ix_spool_jobs_claim", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(16))
+    envelope_sender: Mapped[str] = mapped_column(String(320), default="")
+    recipient: Mapped[str] = mapped_column(String(320))
+    message_id_hash: Mapped[str | None] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sealed_raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    outcome: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class Reply(Base):
+    """The one reply a job may produce. ``job_id`` is unique: two replies cannot be recorded."""
+
+    __tablename__ = "replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("spool_jobs.id", ondelete="CASCADE"), unique=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default=ReplyState.PENDING.value)
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sealed_message: Mapped[bytes | None] = mapped_column(LargeBinary)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+
+class OutboxMessage(Base):
+    """The sandbox outbox: replies kept (sealed) and shown instead of sent."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id", ondelete="CASCADE"), unique=True)
+    message_id: Mapped[str] = mapped_column(String(255))
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sealed_message: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Activity(Base):
+    """Metadata of what happened to a message: never its content."""
+
+    __tablename__ = "activity"
+    __table_args__ = (Index("ix_activity_rate", "mailbox_id", "action", "recipient", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("spool_jobs.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(320), default="")
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    message_id_hash: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -1,0 +1,125 @@
+"""Shared fixtures: settings in a temp data dir, databases (SQLite and a real PostgreSQL),
+running services, and the fake model server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailhook.logs import configure_logging
+from mailhook.services import Services, build_services
+from mailhook.settings import Settings, ensure_secrets, load_settings
+from mailhook.store.migrate import upgrade
+from tests.fakes.llm import FakeLLM
+from tests.harness.ports import free_port
+
+IN_CI = os.environ.get("CI") == "true"
+
+configure_logging("INFO", json=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real PostgreSQL for the session (Debian package, loopback, started here)."""
+    from tests.harness.postgres import PostgresServer
+
+    if not PostgresServer.available():
+        if IN_CI:
+            pytest.fail("PostgreSQL binaries missing in CI: scripts/system-deps.sh should install them")
+        pytest.skip("PostgreSQL server binaries are not installed")
+    server = PostgresServer(tmp_path_factory.mktemp("pg"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_db_counter = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every DB test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'mailhook.db'}"
+    server = request.getfixturevalue("postgres_server")
+    name = f"t{next(_db_counter)}_{os.getpid()}"
+    server.create_database(name)
+    return str(server.url(name))
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings in a temp data dir from ``MAILHOOK_*``-style overrides."""
+
+    def make(**env: str) -> Settings:
+        base = {
+            "MAILHOOK_DATA_DIR": str(tmp_path / "data"),
+            "MAILHOOK_LMTP_PORT": str(free_port()),
+            "MAILHOOK_HTTP_PORT": str(free_port()),
+            "MAILHOOK_SPOOL_POLL_SECONDS": "0.2",
+            "MAILHOOK_SPOOL_BACKOFF_SECONDS": "0.2",
+            "MAILHOOK_SPOOL_NODE_NAME": "test-node",
+        }
+        settings, _ = ensure_secrets(load_settings({**base, **env}))
+        return settings
+
+    return make
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLM]:
+    """The fake model server (the only faked component: the model itself)."""
+    fake = FakeLLM().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def extra_env() -> dict[str, str]:
+    """Per-test settings overrides: ``@pytest.mark.parametrize("extra_env", [{...}])``."""
+    return {}
+
+
+@pytest.fixture
+async def services(
+    make_settings: Callable[..., Settings], database_url: str, fake_llm: FakeLLM, extra_env: dict[str, str]
+) -> AsyncIterator[Services]:
+    """Migrated services on both databases, talking to the fake model."""
+    settings = make_settings(
+        MAILHOOK_DATABASE_URL=database_url,
+        MAILHOOK_LLM_PROVIDER="openai",
+        MAILHOOK_LLM_BASE_URL=fake_llm.base_url,
+        MAILHOOK_LLM_MAX_RETRIES="0",
+        **extra_env,
+    )
+    built = build_services(settings)
+    await upgrade(built.engine)
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+@pytest.fixture
+async def runtime(services: Services) -> AsyncIterator[Any]:
+    """Doors and workers running in the test's event loop, with one user and mailbox."""
+    from mailhook.app import Runtime
+    from mailhook.store.accounts import Accounts
+
+    accounts = Accounts(services.sessions)
+    await accounts.create_user("owner@example.com", "correct horse battery")
+    await accounts.add_mailbox("owner@example.com", "bot@agents.test", display_name="Support Bot")
+    running = Runtime(services, migrate=False)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()

@@ -1,0 +1,149 @@
+"""Mail handed over by LMTP goes through the whole pipeline to the sandbox outbox."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from mailhook.services import Services
+from mailhook.store.models import JobStatus, Reply, ReplyState, SpoolJob
+from tests.fakes.llm import FakeLLM, completion, decision
+from tests.lmtp_client import lmtp_send, make_message
+from tests.support import activity, outbox, wait_for_jobs
+
+
+async def send(services: Services, data: bytes, sender: str = "alice@example.org", rcpts: Any = None) -> Any:
+    rcpts = rcpts or ["bot@agents.test"]
+    return await asyncio.to_thread(lmtp_send, services.settings.lmtp.port, sender, rcpts, data)
+
+
+async def test_reply_is_threaded_reply_all_and_auto_submitted(services: Services, runtime: Any) -> None:
+    data = make_message(cc="carol@example.org, bot@agents.test", message_id="<q1@example.org>")
+    result = await send(services, data)
+    assert result.data["bot@agents.test"].startswith("250 2.0.0")
+    jobs = await wait_for_jobs(services, 1)
+    assert jobs[0].status == JobStatus.DONE.value
+    assert jobs[0].sealed_raw is None, "raw message must be erased once the job is done"
+    [reply] = await outbox(services)
+    assert reply["In-Reply-To"] == "<q1@example.org>"
+    assert "<q1@example.org>" in reply["References"]
+    assert reply["Auto-Submitted"] == "auto-replied"
+    assert reply["Subject"] == "Re: Question about my order"
+    assert "alice@example.org" in reply["To"]
+    assert "carol@example.org" in reply["Cc"] and "bot@agents.test" not in reply["Cc"]
+    assert "Thanks, we will get back to you." in reply.get_payload(decode=True).decode()
+    [row] = await activity(services)
+    assert (row.action, row.recipient) == ("replied", "alice@example.org")
+
+
+async def test_loop_rules_skip_before_any_model_call(
+    services: Services, runtime: Any, fake_llm: FakeLLM
+) -> None:
+    cases = {
+        "auto-submitted": {"Auto-Submitted": "auto-replied"},
+        "precedence-bulk": {"Precedence": "bulk"},
+        "list-mail": {"List-Id": "<news.example.org>"},
+        "auto-response-suppressed": {"X-Auto-Response-Suppress": "OOF, AutoReply"},
+    }
+    for headers in cases.values():
+        await send(services, make_message(extra_headers=headers))
+    await send(services, make_message(), sender="")
+    await send(services, make_message(sender="mailer-daemon@example.org"), sender="mailer-daemon@example.org")
+    await wait_for_jobs(services, len(cases) + 2)
+    rows = await activity(services)
+    assert {r.action for r in rows} == {"skipped"}
+    assert set(cases) <= {r.reason for r in rows}
+    assert fake_llm.requests == [], "no model call for mail that must not be answered"
+    assert await outbox(services) == []
+
+
+async def test_rate_limit_per_sender(services: Services, runtime: Any) -> None:
+    for n in range(7):
+        await send(services, make_message(subject=f"question {n}"))
+        await wait_for_jobs(services, n + 1)
+    rows = await activity(services)
+    assert [r.action for r in rows].count("replied") == 5
+    assert [r.reason for r in rows if r.action == "skipped"] == ["rate-limited"] * 2
+
+
+async def test_same_message_twice_is_processed_once(
+    services: Services, runtime: Any, fake_llm: FakeLLM
+) -> None:
+    data = make_message(message_id="<dup@example.org>")
+    first = await send(services, data)
+    second = await send(services, data)
+    assert first.data["bot@agents.test"].startswith("250")
+    assert second.data["bot@agents.test"].startswith("250 2.0.0 Already")
+    await wait_for_jobs(services, 1)
+    await asyncio.sleep(0.3)
+    assert len(await outbox(services)) == 1
+    assert len(fake_llm.requests) == 1
+
+
+async def test_escalate_and_no_action_send_nothing(
+    services: Services, runtime: Any, fake_llm: FakeLLM
+) -> None:
+    answers = iter([decision("escalate", reason="refund asked", trigger="refunds"), "NO_ACTION"])
+    fake_llm.script = lambda payload: (200, completion(next(answers)))
+    await send(services, make_message(subject="refund please"))
+    await wait_for_jobs(services, 1)
+    await send(services, make_message(subject="thanks!"))
+    await wait_for_jobs(services, 2)
+    assert [r.action for r in await activity(services)] == ["escalated", "no_action"]
+    assert await outbox(services) == []
+
+
+async def test_gated_mode_holds_reply_sealed(services: Services, runtime: Any) -> None:
+    from mailhook.store.models import Mailbox
+
+    async with services.sessions() as session, session.begin():
+        box = await session.scalar(select(Mailbox))
+        assert box is not None
+        box.mode = "gated"
+    await send(services, make_message())
+    await wait_for_jobs(services, 1)
+    assert await outbox(services) == []
+    async with services.sessions() as session:
+        reply = await session.scalar(select(Reply))
+    assert reply is not None and reply.state == ReplyState.HELD.value
+    assert b"Thanks" not in (reply.sealed_message or b""), "held replies are stored encrypted"
+    assert b"Thanks" in services.sealer.open(reply.sealed_message or b"")
+    assert [r.action for r in await activity(services)] == ["queued"]
+
+
+async def test_model_down_retries_then_succeeds(services: Services, runtime: Any, fake_llm: FakeLLM) -> None:
+    calls = {"n": 0}
+
+    def flaky(payload: dict[str, Any]) -> tuple[int, Any]:
+        calls["n"] += 1
+        return (503, {"error": "overloaded"}) if calls["n"] <= 2 else (200, completion(decision()))
+
+    fake_llm.script = flaky
+    await send(services, make_message())
+    jobs = await wait_for_jobs(services, 1)
+    assert jobs[0].status == JobStatus.DONE.value and jobs[0].attempts == 3
+    assert len(await outbox(services)) == 1
+
+
+@pytest.mark.parametrize("extra_env", [{"MAILHOOK_SPOOL_MAX_ATTEMPTS": "3"}])
+async def test_dead_letter_after_max_attempts(services: Services, runtime: Any, fake_llm: FakeLLM) -> None:
+    fake_llm.script = lambda payload: (500, b"not json at all")
+    await send(services, make_message())
+    jobs = await wait_for_jobs(services, 1, timeout=60)
+    assert jobs[0].status == JobStatus.DEAD.value
+    assert jobs[0].sealed_raw is not None, "a dead-lettered message is kept (sealed) for retry"
+    dead = await services.spool.dead_letters()
+    assert [j.id for j in dead] == [jobs[0].id]
+    fake_llm.script = lambda payload: (200, completion(decision()))
+    assert await services.spool.requeue(jobs[0].id)
+    await asyncio.sleep(0.1)
+    for _ in range(100):
+        async with services.sessions() as session:
+            job = await session.get(SpoolJob, jobs[0].id)
+        if job is not None and job.status == JobStatus.DONE.value:
+            break
+        await asyncio.sleep(0.1)
+    assert len(await outbox(services)) == 1

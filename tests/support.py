@@ -1,0 +1,40 @@
+"""Helpers for integration tests: wait for the spool, read the outbox and the activity log."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+from email.message import Message
+
+from sqlalchemy import select
+
+from mailhook.services import Services
+from mailhook.store.models import Activity, JobStatus, OutboxMessage, SpoolJob
+
+
+async def wait_for_jobs(services: Services, count: int, timeout: float = 20.0) -> list[SpoolJob]:
+    """Until ``count`` jobs are finished (done or dead); returns all jobs."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with services.sessions() as session:
+            jobs = list((await session.scalars(select(SpoolJob).order_by(SpoolJob.id))).all())
+        finished = [j for j in jobs if j.status in (JobStatus.DONE.value, JobStatus.DEAD.value)]
+        if len(finished) >= count:
+            return jobs
+        if asyncio.get_running_loop().time() > deadline:
+            states = [(j.id, j.status, j.attempts, j.last_error) for j in jobs]
+            raise AssertionError(f"only {len(finished)} of {count} jobs finished: {states}")
+        await asyncio.sleep(0.05)
+
+
+async def outbox(services: Services) -> list[Message]:
+    """Replies in the sandbox outbox, decrypted and parsed."""
+    async with services.sessions() as session:
+        rows = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+    return [email.message_from_bytes(services.sealer.open(r.sealed_message)) for r in rows]
+
+
+async def activity(services: Services) -> list[Activity]:
+    """The activity log, oldest first."""
+    async with services.sessions() as session:
+        return list((await session.scalars(select(Activity).order_by(Activity.id))).all())
