@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 
+from mailhook.api.auth import login
+from mailhook.api.controllers.spool import SpoolController
 from mailhook.api.errors import EXCEPTION_HANDLERS
 from mailhook.api.health import health
 from mailhook.doors.delivery import DeliveryHandler
@@ -81,7 +83,7 @@ def create_app(services: Services, *, migrate: bool = True) -> Litestar:
             await runtime.stop()
 
     app = Litestar(
-        route_handlers=[health],
+        route_handlers=[health, login, SpoolController],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
     )

@@ -1,0 +1,1 @@
+"""Thin controllers over the service objects."""
