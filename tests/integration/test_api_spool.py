@@ -29,9 +29,12 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     await accounts.create_user("admin@example.com", PASSWORD, is_admin=True)
     await accounts.add_mailbox("owner@example.com", "bot@agents.test")
     await accounts.add_mailbox("other@example.com", "sales@agents.test")
-    async with serve_http(create_app(services, migrate=False), services.settings.http.port) as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
-            yield http
+    app = create_app(services, migrate=False)
+    async with (
+        serve_http(app, services.settings.http.port) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=10) as http,
+    ):
+        yield http
 
 
 async def token(client: httpx.AsyncClient, email: str) -> dict[str, str]:
