@@ -68,6 +68,7 @@ class Runtime:
         self.servers = []
         await self.workers.stop()
         await self.services.close()
+        log.info("stopped", processed=self.workers.processed)
 
 
 def create_app(services: Services, *, migrate: bool = True) -> Litestar:
@@ -86,6 +87,7 @@ def create_app(services: Services, *, migrate: bool = True) -> Litestar:
         route_handlers=[health, login, SpoolController],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        logging_config=None,  # logging is ours (mailhook.logs): JSON, redacted
     )
     app.state.services = services
     app.state.runtime = runtime

@@ -87,6 +87,7 @@ def _scrub_value(value: Any) -> Any:
 
 def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """structlog processor: drop sensitive keys and scrub every string value."""
+    event_dict.pop("color_message", None)  # uvicorn's ANSI duplicate of "event"
     for key in list(event_dict):
         if key != "event" and _is_sensitive(key):
             event_dict[key] = REDACTED
