@@ -1,0 +1,112 @@
+"""The spool on both databases: dedup, leases, concurrent claims, backoff, dead-letter."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from mailhook.doors.inbound import Inbound
+from mailhook.services import Services
+from mailhook.spool.spool import Spool
+from mailhook.store.accounts import Accounts
+from mailhook.store.models import JobStatus, SpoolJob, utcnow
+from tests.lmtp_client import make_message
+
+
+async def mailbox_id(services: Services) -> int:
+    accounts = Accounts(services.sessions)
+    await accounts.create_user("owner@example.com", "correct horse battery")
+    return (await accounts.add_mailbox("owner@example.com", "bot@agents.test")).id
+
+
+def inbound(n: int) -> Inbound:
+    return Inbound("lmtp", "a@example.org", ("bot@agents.test",), make_message(subject=f"m{n}"))
+
+
+def other_node(services: Services, name: str, **changes: float) -> Spool:
+    settings = dataclasses.replace(services.settings.spool, **changes)
+    return Spool(services.sessions, services.sealer, settings, name)
+
+
+async def test_enqueue_seals_and_dedups(services: Services) -> None:
+    box = await mailbox_id(services)
+    message = inbound(1)
+    [first] = await services.spool.enqueue(message, [("bot@agents.test", box)])
+    [again] = await services.spool.enqueue(message, [("bot@agents.test", box)])
+    same_id = Inbound("lmtp", "a@example.org", ("bot@agents.test",), message.raw.replace(b"m1", b"changed"))
+    [by_message_id] = await services.spool.enqueue(same_id, [("bot@agents.test", box)])
+    assert not first.duplicate and again.duplicate and by_message_id.duplicate
+    assert again.job_id == by_message_id.job_id == first.job_id
+    async with services.sessions() as session:
+        job = await session.get(SpoolJob, first.job_id)
+    assert job is not None and job.sealed_raw is not None
+    assert b"Hello, where is my order" not in job.sealed_raw, "the raw message is encrypted at rest"
+    assert services.sealer.open(job.sealed_raw) == message.raw
+
+
+async def test_concurrent_enqueue_of_one_message_makes_one_job(services: Services) -> None:
+    box = await mailbox_id(services)
+    message = inbound(2)
+    results = await asyncio.gather(
+        *(services.spool.enqueue(message, [("bot@agents.test", box)]) for _ in range(8))
+    )
+    assert len({r[0].job_id for r in results}) == 1
+    assert sum(not r[0].duplicate for r in results) == 1
+
+
+async def test_two_nodes_never_claim_the_same_job(services: Services) -> None:
+    box = await mailbox_id(services)
+    for n in range(60):
+        await services.spool.enqueue(inbound(n), [("bot@agents.test", box)])
+    a, b = other_node(services, "node-a"), other_node(services, "node-b")
+
+    async def drain(node: Spool) -> list[int]:
+        taken: list[int] = []
+        while batch := await node.claim(3):
+            taken += batch
+            await asyncio.sleep(0)
+        return taken
+
+    got_a, got_b = await asyncio.gather(drain(a), drain(b))
+    assert not set(got_a) & set(got_b)
+    assert len(got_a) + len(got_b) == 60
+
+
+async def test_expired_lease_is_taken_over_and_own_leases_released(services: Services) -> None:
+    box = await mailbox_id(services)
+    [accepted] = await services.spool.enqueue(inbound(3), [("bot@agents.test", box)])
+    dead_node = other_node(services, "crashed")
+    assert await dead_node.claim(5) == [accepted.job_id]
+    survivor = other_node(services, "survivor")
+    assert await survivor.claim(5) == [], "a live lease is respected"
+    async with services.sessions() as session, session.begin():
+        await session.execute(update(SpoolJob).values(lease_until=utcnow() - timedelta(seconds=1)))
+    assert await survivor.claim(5) == [accepted.job_id], "an expired lease is taken over"
+    assert await survivor.release_own() == 1, "a restarted node takes its own jobs back"
+    job = await survivor.open(accepted.job_id)
+    assert job is None, "released jobs are no longer leased to anyone"
+
+
+async def test_backoff_then_dead_letter_then_requeue(services: Services) -> None:
+    box = await mailbox_id(services)
+    [accepted] = await services.spool.enqueue(inbound(4), [("bot@agents.test", box)])
+    spool = other_node(services, "n", max_attempts=2, backoff_seconds=60)
+    [job_id] = await spool.claim(1)
+    assert not await spool.retry_later(job_id, 1, "model down")
+    assert await spool.claim(1) == [], "not due before its backoff"
+    async with services.sessions() as session, session.begin():
+        await session.execute(update(SpoolJob).values(next_attempt_at=utcnow()))
+    [job_id] = await spool.claim(1)
+    assert await spool.retry_later(job_id, 2, "model down")
+    [dead] = await spool.dead_letters()
+    assert (dead.id, dead.status, dead.last_error) == (accepted.job_id, JobStatus.DEAD.value, "model down")
+    assert await spool.requeue(dead.id)
+    assert not await spool.requeue(dead.id), "only dead jobs can be requeued"
+    assert await spool.claim(1) == [dead.id]
+    await spool.complete(dead.id, "replied")
+    async with services.sessions() as session:
+        done = await session.scalar(select(SpoolJob).where(SpoolJob.id == dead.id))
+    assert done is not None and done.sealed_raw is None and done.outcome == "replied"
