@@ -1,0 +1,80 @@
+"""A real PostgreSQL outage: the door answers 4xx (never 5xx), nothing is lost, all recovers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailhook.app import Runtime
+from mailhook.services import Services, build_services
+from mailhook.settings import Settings
+from mailhook.store.accounts import Accounts
+from mailhook.store.migrate import upgrade
+from tests.fakes.llm import FakeLLM
+from tests.harness.postgres import PostgresServer
+from tests.lmtp_client import lmtp_send, make_message
+from tests.support import outbox, wait_for_jobs
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
+    if not PostgresServer.available():
+        pytest.skip(PostgresServer.unavailable_reason() or "no PostgreSQL")
+    server = PostgresServer(tmp_path / "pg")
+    server.start()
+    server.create_database("outage")
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+async def running(
+    make_settings: Any, own_postgres: PostgresServer, fake_llm: FakeLLM
+) -> AsyncIterator[Services]:
+    settings: Settings = make_settings(
+        MAILHOOK_DATABASE_URL=own_postgres.url("outage"),
+        MAILHOOK_LLM_PROVIDER="openai",
+        MAILHOOK_LLM_BASE_URL=fake_llm.base_url,
+    )
+    services = build_services(settings)
+    await upgrade(services.engine)
+    accounts = Accounts(services.sessions)
+    await accounts.create_user("owner@example.com", "correct horse battery")
+    await accounts.add_mailbox("owner@example.com", "bot@agents.test")
+    runtime = Runtime(services, migrate=False)
+    await runtime.start()
+    try:
+        yield services
+    finally:
+        await runtime.stop()
+
+
+async def test_database_down_is_temporary_then_recovers(
+    running: Services, own_postgres: PostgresServer
+) -> None:
+    port = running.settings.lmtp.port
+    before = await asyncio.to_thread(lmtp_send, port, "a@example.org", ["bot@agents.test"], make_message())
+    assert before.data["bot@agents.test"].startswith("250")
+    await wait_for_jobs(running, 1)
+
+    await asyncio.to_thread(own_postgres.stop)
+    during = await asyncio.to_thread(
+        lmtp_send, port, "a@example.org", ["bot@agents.test"], make_message(subject="during the outage")
+    )
+    assert during.rcpt["bot@agents.test"].startswith("451 4.3.0"), "4xx so the MTA keeps the mail"
+
+    await asyncio.to_thread(own_postgres.start)
+    after = await asyncio.to_thread(
+        lmtp_send, port, "a@example.org", ["bot@agents.test"], make_message(subject="during the outage")
+    )
+    assert after.data["bot@agents.test"].startswith("250"), "the MTA's retry is accepted"
+    await wait_for_jobs(running, 2)
+    assert len(await outbox(running)) == 2
