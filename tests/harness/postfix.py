@@ -3,15 +3,16 @@
 ``PostfixInstance`` writes its own ``main.cf``/``master.cf``/transport map into a directory of
 its own and runs ``postfix -c DIR start``. Its queue, data directory, pid and log file are its
 own too, so it never touches the system instance (``/etc/postfix``, ``/var/spool/postfix``),
-which may be absent or stopped. Run as root: Postfix's master must start as root; ``-c DIR``
-is accepted from root without ``alternate_config_directories`` in the default main.cf (only a
-set-gid command run by another user checks that list).
+which may be absent or stopped. Run as root: Postfix's master must start as root. As root,
+``-c DIR`` needs neither ``alternate_config_directories`` nor an ``/etc/postfix/main.cf``
+(Postfix checks that list only for commands run by other users).
 
 The configuration is ``postfix/main.cf.fragment`` and ``postfix/master.cf.fragment`` from the
 repository (the settings we document for production) plus test-only overrides: ports, paths,
-no DNS, loopback only, and retry timers of one or two seconds so deferred mail comes back fast.
+no DNS, loopback only, and retry timers of a few seconds so deferred mail comes back fast.
+postfix/README.md lists them, with what we learnt getting Postfix 3.7 to run this way.
 
-    with PostfixInstance(tmp_path, lmtp_targets=[("127.0.0.1", 8024)], domains=["agents.test"]) as pf:
+    with PostfixInstance(tmp_path, [("127.0.0.1", lmtp_port)], ["agents.test"]) as pf:
         smtplib.SMTP("127.0.0.1", pf.smtp_port).sendmail(...)
         assert pf.wait_empty(20)
 """
@@ -150,33 +151,6 @@ def _discard(config_dir: Path, tmp_dir: Path) -> None:
     remove_service_dir(tmp_dir, "postfix")
 
 
-def queue_layout() -> list[tuple[str, str, str, int]]:
-    """Queue subdirectories as ``(name, owner, group, mode)`` from ``$meta_directory/postfix-files``.
-
-    ``postfix start`` on a fresh queue runs ``post-install create-missing``, which spends ~2.4 s
-    in shell loops; creating the directories from the same table and leaving a ``quick-start``
-    marker (what ``postfix quick-stop`` leaves) skips that. Empty when the table is missing.
-    """
-    postconf = find_binary("postconf")
-    if postconf is None:
-        return []
-    meta = subprocess.run(
-        [postconf, "-dh", "meta_directory"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    table = Path(meta or "/etc/postfix") / "postfix-files"
-    if not table.is_file():
-        return []
-    names = {"$mail_owner": "postfix", "$setgid_group": "postdrop", "-": "root"}
-    layout = []
-    for line in table.read_text().splitlines():
-        fields = line.split(":")
-        if len(fields) >= 5 and fields[0].startswith("$queue_directory/") and fields[1] == "d":
-            name = fields[0].removeprefix("$queue_directory/")
-            owner, group = names.get(fields[2], fields[2]), names.get(fields[3], fields[3])
-            layout.append((name, owner, group, int(fields[4], 8)))
-    return layout
-
-
 class PostfixError(RuntimeError):
     """A Postfix command failed; the message carries its output and the log tail."""
 
@@ -186,7 +160,8 @@ class PostfixInstance:
 
     Mail for ``domains`` goes to ``lmtp_targets`` over LMTP (several targets are tried in order).
     Mail for any other domain goes to ``relay_catch_port`` over SMTP when it is given; without
-    it, SMTP clients may only send to the agent domains, and Postfix's own bounces are dropped.
+    it, SMTP clients may only send to the agent domains, and mail Postfix itself generates for
+    other domains (bounces) fails with a 5.7.1 "no outbound relay" error.
     ``extra_main_cf`` overrides any setting (e.g. ``{"lmtp_data_done_timeout": "5s"}``).
     """
 
@@ -348,14 +323,11 @@ class PostfixInstance:
         (self.config_dir / "main.cf").write_text(main_cf)
         (self.config_dir / "master.cf").write_text(self.master_cf_text())
         self.transport_file.write_text(self.transport_text())
-        layout = queue_layout()
-        for name, owner, group, mode in layout:
-            path = self.queue_dir / name
-            path.mkdir(mode=mode)
-            path.chmod(mode)  # mkdir's mode is filtered by the umask
-            os.chown(path, pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid)
-        if layout:
-            (self.queue_dir / "quick-start").touch()
+        # Postfix rereads a config file or texthash table modified within the last second or
+        # two every 0.3 s until it "cools down" (dict_load_file): ~1.5 s at every fresh start.
+        cooled = time.time() - 60
+        for path in self.config_dir.iterdir():
+            os.utime(path, (cooled, cooled))
         root.chmod(0o755)
 
     # -- commands -----------------------------------------------------------------------------
@@ -378,6 +350,17 @@ class PostfixInstance:
                 "log tail:\n" + "\n".join(self.log_lines()[-20:])
             )
         return result
+
+    def set_lmtp_targets(self, lmtp_targets: list[tuple[str, int]]) -> None:
+        """Point the agent domains at other LMTP servers (rewrites the map, ``postfix reload``)."""
+        self.lmtp_targets = list(lmtp_targets)
+        if self.root is None:
+            return
+        self.transport_file.write_text(self.transport_text())
+        cooled = time.time() - 60
+        os.utime(self.transport_file, (cooled, cooled))
+        if self._running:
+            self._command("postfix", "reload")
 
     def postconf(self, name: str) -> str:
         """The value this instance actually uses for ``name`` (``postconf -h``)."""
