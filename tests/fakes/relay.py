@@ -23,7 +23,7 @@ class RelaySink:
     messages: list[tuple[str, list[str], Message]] = field(default_factory=list)
     controller: Controller | None = None
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.mode == "defer":
             return "451 4.3.0 try later"
         if self.mode == "reject":
