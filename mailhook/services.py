@@ -12,6 +12,7 @@ from mailhook.agent.providers.none import NoModel
 from mailhook.agent.providers.openai_compat import OpenAICompatible
 from mailhook.crypto import Sealer
 from mailhook.guard.outbound import OutboundGuard
+from mailhook.outbound.delivery import OutgoingDelivery
 from mailhook.outbound.sandbox import SandboxTransport
 from mailhook.outbound.smtp import SmtpTransport
 from mailhook.outbound.transport import Transport
@@ -21,6 +22,7 @@ from mailhook.pipeline.steps.compose import ComposeStep
 from mailhook.pipeline.steps.context import ContextStep
 from mailhook.pipeline.steps.decide import DecideStep
 from mailhook.pipeline.steps.deliver import DeliverStep
+from mailhook.pipeline.steps.escalation import EscalationNoticeStep
 from mailhook.pipeline.steps.guards import EtiquetteGuardStep
 from mailhook.pipeline.steps.mailbox import MailboxStep
 from mailhook.pipeline.steps.outbound_guard import OutboundGuardStep
@@ -61,8 +63,9 @@ def build_pipeline(
     activity: ActivityLog,
 ) -> Pipeline:
     """parse → mailbox → resume → guards → context → decide → compose → outbound guard →
-    oversight → deliver → record."""
-    deliver = DeliverStep(replies, transport)
+    oversight → deliver, then escalation notice and record."""
+    delivery = OutgoingDelivery(replies, transport)
+    deliver = DeliverStep(delivery)
     steps = (
         ParseStep(),
         MailboxStep(sessions),
@@ -75,7 +78,8 @@ def build_pipeline(
         OversightStep(replies),
         deliver,
     )
-    return Pipeline(steps, RecordStep(activity))
+    after = (EscalationNoticeStep(delivery, settings.security.jwt_secret), RecordStep(activity))
+    return Pipeline(steps, after)
 
 
 @dataclass

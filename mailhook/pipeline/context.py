@@ -48,6 +48,7 @@ class MessageContext:
     job: ClaimedJob
     message: ParsedMessage | None = None
     mailbox: Mailbox | None = None
+    owner_email: str = ""
     request: DecisionRequest | None = None
     decision: Decision | None = None
     recipients: Recipients | None = None

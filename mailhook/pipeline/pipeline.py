@@ -1,4 +1,5 @@
-"""Run the steps in order; turn :class:`Stop` into an outcome; record exactly once.
+"""Run the steps in order; turn :class:`Stop` into an outcome; run the after-steps
+(escalation notice, record) exactly once per run.
 
 Exceptions other than ``Stop`` propagate to the worker, which retries the job with backoff
 (temporary failures) and dead-letters it after ``spool.max_attempts``.
@@ -16,16 +17,16 @@ log = get_logger(__name__)
 
 
 class Pipeline:
-    """A tuple of steps plus the one that records the outcome."""
+    """A tuple of steps, plus after-steps that always run on the outcome."""
 
-    def __init__(self, steps: Sequence[Step], record: Step) -> None:
+    def __init__(self, steps: Sequence[Step], after: Sequence[Step]) -> None:
         self.steps = tuple(steps)
-        self.record = record
+        self.after = tuple(after)
 
     @property
     def names(self) -> tuple[str, ...]:
         """Step names in order (for docs, logs and tests)."""
-        return (*(s.name for s in self.steps), self.record.name)
+        return tuple(s.name for s in (*self.steps, *self.after))
 
     async def run(self, ctx: MessageContext) -> Outcome:
         """Process one job to an outcome."""
@@ -43,5 +44,6 @@ class Pipeline:
                 break
         if ctx.outcome is None:
             ctx.outcome = Outcome(ActivityAction.ERROR, "pipeline ended without an outcome")
-        await self.record.process(ctx)
+        for step in self.after:
+            await step.process(ctx)
         return ctx.outcome

@@ -139,7 +139,13 @@ class Mailbox(Base):
     persona: Mapped[str] = mapped_column(Text, default="")
     tone: Mapped[str] = mapped_column(String(200), default="")
     rules: Mapped[str] = mapped_column(Text, default="")
+    signature: Mapped[str] = mapped_column(Text, default="")
     triggers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    documents: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    llm_provider: Mapped[str] = mapped_column(String(32), default="")
+    llm_base_url: Mapped[str] = mapped_column(String(500), default="")
+    llm_model: Mapped[str] = mapped_column(String(200), default="")
+    llm_api_key_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     reply_all: Mapped[bool] = mapped_column(Boolean, default=True)
     thread_depth: Mapped[int] = mapped_column(Integer, default=10)
     max_output_tokens: Mapped[int] = mapped_column(Integer, default=1000)
@@ -177,15 +183,28 @@ class SpoolJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
 
 
+class OutgoingKind(enum.StrEnum):
+    """What an outgoing message of a job is. Each kind exists at most once per job."""
+
+    REPLY = "reply"
+    ESCALATION = "escalation"
+
+
 class Reply(Base):
-    """The one reply a job may produce. ``job_id`` is unique: two replies cannot be recorded."""
+    """An outgoing message of a job: the reply, or the owner's escalation notice.
+
+    ``(job_id, kind)`` is unique: a job can never record two replies (invariant 2).
+    """
 
     __tablename__ = "replies"
+    __table_args__ = (UniqueConstraint("job_id", "kind", name="uq_replies_job_kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("spool_jobs.id", ondelete="CASCADE"), unique=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("spool_jobs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default=OutgoingKind.REPLY.value)
     mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    envelope_sender: Mapped[str] = mapped_column(String(320), default="")
     state: Mapped[str] = mapped_column(String(16), default=ReplyState.PENDING.value)
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
     sealed_message: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -83,17 +83,33 @@ async def test_same_message_twice_is_processed_once(
     assert len(fake_llm.requests) == 1
 
 
-async def test_escalate_and_no_action_send_nothing(
+async def test_escalation_mails_the_owner_not_the_sender(
     services: Services, runtime: Any, fake_llm: FakeLLM
 ) -> None:
-    answers = iter([decision("escalate", reason="refund asked", trigger="refunds"), "NO_ACTION"])
+    answers = iter(
+        [
+            decision("escalate", reply="We can refund you.", reason="refund asked", trigger="refunds"),
+            "NO_ACTION",
+        ]
+    )
     fake_llm.script = lambda payload: (200, completion(next(answers)))
-    await send(services, make_message(subject="refund please"))
+    await send(services, make_message(subject="refund please", body="I want my money back"))
     await wait_for_jobs(services, 1)
     await send(services, make_message(subject="thanks!"))
     await wait_for_jobs(services, 2)
-    assert [r.action for r in await activity(services)] == ["escalated", "no_action"]
-    assert await outbox(services) == []
+    rows = await activity(services)
+    assert [r.action for r in rows] == ["escalated", "no_action"]
+    assert rows[0].detail["trigger"] == "refunds"
+    assert rows[0].detail["owner_notified"] is True
+    [notice] = await outbox(services)
+    assert notice["To"] == "owner@example.com", "only the owner hears about it"
+    assert notice["Subject"] == "[mailhook] Escalation: refund please"
+    assert notice["Auto-Submitted"] == "auto-generated"
+    text = notice.get_payload(decode=True).decode()
+    assert "> I want my money back" in text
+    assert "> We can refund you." in text
+    assert "Escalation trigger: refunds" in text
+    assert "alice@example.org" in text
 
 
 async def test_gated_mode_holds_reply_sealed(services: Services, runtime: Any) -> None:

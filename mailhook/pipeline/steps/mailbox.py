@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhook.pipeline.context import MessageContext, Stop
 from mailhook.store.activity import ActivityAction
-from mailhook.store.models import Mailbox, MailboxStatus
+from mailhook.store.models import Mailbox, MailboxStatus, User
 
 
 class MailboxStep:
@@ -21,8 +21,10 @@ class MailboxStep:
         """Stop with ``skipped`` unless the mailbox is active."""
         async with self._sessions() as session:
             mailbox = await session.get(Mailbox, ctx.job.mailbox_id)
-        if mailbox is None:
+            owner = await session.get(User, mailbox.owner_id) if mailbox else None
+        if mailbox is None or owner is None:
             raise Stop(ActivityAction.SKIPPED, "mailbox no longer exists")
         ctx.mailbox = mailbox
+        ctx.owner_email = owner.email
         if mailbox.status != MailboxStatus.ACTIVE.value:
             raise Stop(ActivityAction.SKIPPED, f"mailbox is {mailbox.status}")

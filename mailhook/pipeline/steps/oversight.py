@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from mailhook.pipeline.context import MessageContext, Stop
+from mailhook.pipeline.steps.deliver import new_reply
 from mailhook.store.activity import ActivityAction
 from mailhook.store.models import OversightMode, ReplyState
 from mailhook.store.replies import ReplyStore
@@ -33,12 +34,4 @@ class OversightStep:
             raise Stop(ActivityAction.DRAFTED, "draft mode")
 
     async def _keep(self, ctx: MessageContext, state: ReplyState) -> None:
-        assert ctx.recipients is not None
-        await self._replies.prepare(
-            job_id=ctx.job.id,
-            mailbox_id=ctx.need_mailbox().id,
-            message_id=ctx.reply_message_id,
-            recipients=ctx.recipients.all,
-            data=ctx.reply_data,
-            state=state,
-        )
+        await self._replies.prepare(new_reply(ctx), state)

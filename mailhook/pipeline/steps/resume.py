@@ -1,18 +1,20 @@
-"""Step 2b, resume: a job that already has a reply record goes straight to delivery.
+"""Step 3, resume: a job that already has an outgoing record skips the model.
 
 This is what makes a retry after a crash cheap and safe: no second model call, no second
-composition, and the reply state machine decides whether anything may still be sent.
+composition; the delivery state machine decides whether anything may still be sent.
 """
 
 from __future__ import annotations
 
-from mailhook.pipeline.context import MessageContext
+from mailhook.pipeline.context import MessageContext, Stop
 from mailhook.pipeline.steps.deliver import DeliverStep
+from mailhook.store.activity import ActivityAction
+from mailhook.store.models import OutgoingKind
 from mailhook.store.replies import ReplyStore
 
 
 class ResumeStep:
-    """Skip to delivery when an earlier attempt already composed the reply."""
+    """Skip to delivery when an earlier attempt already got that far."""
 
     name = "resume"
 
@@ -22,6 +24,9 @@ class ResumeStep:
 
     async def process(self, ctx: MessageContext) -> None:
         """Do nothing for a first attempt."""
-        record = await self._replies.for_job(ctx.job.id)
-        if record is not None:
-            await self._deliver.finish(ctx, record)
+        reply = await self._replies.for_job(ctx.job.id, OutgoingKind.REPLY)
+        if reply is not None:
+            await self._deliver.finish(ctx, reply)
+        if await self._replies.for_job(ctx.job.id, OutgoingKind.ESCALATION) is not None:
+            # The escalation-notice step delivers the stored notice if it is still pending.
+            raise Stop(ActivityAction.ESCALATED, "escalated before a restart")

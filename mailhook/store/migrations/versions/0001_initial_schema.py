@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 14:52:16.124334
+Create Date: 2026-11-25 15:26:39.331085
 """
 
 from __future__ import annotations
@@ -44,7 +44,13 @@ def upgrade() -> None:
         sa.Column("persona", sa.Text(), nullable=False),
         sa.Column("tone", sa.String(length=200), nullable=False),
         sa.Column("rules", sa.Text(), nullable=False),
+        sa.Column("signature", sa.Text(), nullable=False),
         sa.Column("triggers", sa.JSON(), nullable=False),
+        sa.Column("documents", sa.JSON(), nullable=False),
+        sa.Column("llm_provider", sa.String(length=32), nullable=False),
+        sa.Column("llm_base_url", sa.String(length=500), nullable=False),
+        sa.Column("llm_model", sa.String(length=200), nullable=False),
+        sa.Column("llm_api_key_sealed", sa.LargeBinary(), nullable=True),
         sa.Column("reply_all", sa.Boolean(), nullable=False),
         sa.Column("thread_depth", sa.Integer(), nullable=False),
         sa.Column("max_output_tokens", sa.Integer(), nullable=False),
@@ -104,10 +110,7 @@ def upgrade() -> None:
         sa.Column("detail", sa.JSON(), nullable=False),
         sa.Column("created_at", mailhook.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["job_id"],
-            ["spool_jobs.id"],
-            name=op.f("fk_activity_job_id_spool_jobs"),
-            ondelete="SET NULL",
+            ["job_id"], ["spool_jobs.id"], name=op.f("fk_activity_job_id_spool_jobs"), ondelete="SET NULL"
         ),
         sa.ForeignKeyConstraint(
             ["mailbox_id"],
@@ -127,8 +130,10 @@ def upgrade() -> None:
         "replies",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("job_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("mailbox_id", sa.Integer(), nullable=False),
         sa.Column("message_id", sa.String(length=255), nullable=False),
+        sa.Column("envelope_sender", sa.String(length=320), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("recipients", sa.JSON(), nullable=False),
         sa.Column("sealed_message", sa.LargeBinary(), nullable=True),
@@ -137,22 +142,17 @@ def upgrade() -> None:
         sa.Column("created_at", mailhook.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("sent_at", mailhook.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["job_id"],
-            ["spool_jobs.id"],
-            name=op.f("fk_replies_job_id_spool_jobs"),
-            ondelete="CASCADE",
+            ["job_id"], ["spool_jobs.id"], name=op.f("fk_replies_job_id_spool_jobs"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["mailbox_id"],
-            ["mailboxes.id"],
-            name=op.f("fk_replies_mailbox_id_mailboxes"),
-            ondelete="CASCADE",
+            ["mailbox_id"], ["mailboxes.id"], name=op.f("fk_replies_mailbox_id_mailboxes"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_replies")),
-        sa.UniqueConstraint("job_id", name=op.f("uq_replies_job_id")),
+        sa.UniqueConstraint("job_id", "kind", name="uq_replies_job_kind"),
         sa.UniqueConstraint("message_id", name=op.f("uq_replies_message_id")),
     )
     with op.batch_alter_table("replies", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_replies_job_id"), ["job_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_replies_mailbox_id"), ["mailbox_id"], unique=False)
 
     op.create_table(
@@ -171,10 +171,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["reply_id"],
-            ["replies.id"],
-            name=op.f("fk_outbox_messages_reply_id_replies"),
-            ondelete="CASCADE",
+            ["reply_id"], ["replies.id"], name=op.f("fk_outbox_messages_reply_id_replies"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_messages")),
         sa.UniqueConstraint("reply_id", name=op.f("uq_outbox_messages_reply_id")),
@@ -193,6 +190,7 @@ def downgrade() -> None:
     op.drop_table("outbox_messages")
     with op.batch_alter_table("replies", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_replies_mailbox_id"))
+        batch_op.drop_index(batch_op.f("ix_replies_job_id"))
 
     op.drop_table("replies")
     with op.batch_alter_table("activity", schema=None) as batch_op:

@@ -1,0 +1,64 @@
+"""Messages mailhook writes to a mailbox owner (escalations), built from parsed mail.
+
+Notices quote the sender's text for the owner only. They carry ``Auto-Submitted:
+auto-generated`` (RFC 3834 §5) so the owner's own auto-responder never answers them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from .headers import strip_controls
+from .parse import ParsedMessage
+
+MAX_QUOTED_CHARS = 20_000
+
+
+def _quote(text: str) -> str:
+    clipped = text[:MAX_QUOTED_CHARS] + ("\n[… cut]" if len(text) > MAX_QUOTED_CHARS else "")
+    return "\n".join("> " + line for line in clipped.splitlines()) or "> (empty)"
+
+
+def escalation_subject(subject: str) -> str:
+    """``[mailhook] Escalation: <subject>`` with the subject cleaned of control characters."""
+    return f"[mailhook] Escalation: {strip_controls(subject) or '(no subject)'}"
+
+
+def compose_escalation(
+    parent: ParsedMessage,
+    *,
+    owner: str,
+    mailbox_address: str,
+    reason: str,
+    trigger: str,
+    tentative_reply: str,
+    message_id: str,
+    date: datetime,
+) -> EmailMessage:
+    """The owner's notice: who wrote, why it was escalated, the original and the draft answer."""
+    msg = EmailMessage()
+    msg["From"] = Address(display_name="mailhook", addr_spec=mailbox_address)
+    msg["To"] = owner
+    msg["Subject"] = escalation_subject(parent.subject)
+    msg["Date"] = format_datetime(date if date.tzinfo else date.replace(tzinfo=UTC))
+    msg.set_raw("Message-ID", message_id)
+    msg.set_raw("Auto-Submitted", "auto-generated")
+    if parent.message_id:
+        msg.set_raw("References", parent.message_id)
+    lines = [
+        f"The agent for {mailbox_address} did not answer this message and is asking you.",
+        "",
+        f"From: {parent.from_name} <{parent.from_addr}>".strip(),
+        f"Subject: {parent.subject}",
+        f"Reason: {reason or 'not given'}",
+    ]
+    if trigger:
+        lines.append(f"Escalation trigger: {trigger}")
+    lines += ["", "Original message:", _quote(parent.text)]
+    if tentative_reply.strip():
+        lines += ["", "Tentative reply (not sent):", _quote(tentative_reply)]
+    msg.set_content("\n".join(lines), charset="utf-8", cte="quoted-printable")
+    return msg
