@@ -12,10 +12,8 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 
-from mailhook.api.auth import login
-from mailhook.api.controllers.spool import SpoolController
 from mailhook.api.errors import EXCEPTION_HANDLERS
-from mailhook.api.health import health
+from mailhook.api.routes import ROUTES
 from mailhook.doors.delivery import DeliveryHandler
 from mailhook.doors.listener import start_lmtp, start_smtp
 from mailhook.logs import get_logger
@@ -84,7 +82,7 @@ def create_app(services: Services, *, migrate: bool = True) -> Litestar:
             await runtime.stop()
 
     app = Litestar(
-        route_handlers=[health, login, SpoolController],
+        route_handlers=ROUTES,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         logging_config=None,  # logging is ours (mailhook.logs): JSON, redacted

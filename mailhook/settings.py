@@ -86,9 +86,10 @@ class HttpSettings:
 class LlmSettings:
     """The model that decides. Per-mailbox overrides come later from the mailbox config."""
 
-    provider: Literal["none", "openai"] = _doc(
-        "`openai` (any OpenAI-compatible endpoint) or `none` (every message is "
-        "escalated to the owner; no model is called).",
+    provider: Literal["none", "openai", "anthropic"] = _doc(
+        "`openai` (any OpenAI-compatible endpoint), `anthropic` (the Anthropic Messages API; set "
+        "`model` to a Claude model) or `none` (every message is escalated to the owner; no model "
+        "is called).",
         "none",
     )
     base_url: str = _doc("Provider endpoint. Empty: the provider's public default.", "")
@@ -154,6 +155,24 @@ class AgentSettings:
 
 
 @dataclass(frozen=True)
+class BillingSettings:
+    """Credits and optional Stripe billing. With no Stripe key, billing is off."""
+
+    stripe_secret_key: str = _doc("Stripe secret key; empty turns billing off (never logged).", "")
+    stripe_webhook_secret: str = _doc("Signing secret of the Stripe webhook endpoint (never logged).", "")
+    stripe_api_base: str = _doc("Stripe API base URL (only changed for testing).", "https://api.stripe.com")
+    price_subscription: str = _doc("Stripe Price id of the monthly subscription.", "")
+    price_credit_pack: str = _doc("Stripe Price id of a one-time credit pack.", "")
+    credits_per_pack: int = _doc("Credits granted per one-time pack.", 500)
+    credits_per_period: int = _doc("Credits granted per paid subscription period.", 1000)
+    free_credits: int = _doc("Credits every new user starts with.", 10)
+    enforce_quota: bool = _doc(
+        "Enforce credits even when Stripe is off (then an admin grants credits).", False
+    )
+    webhook_tolerance_seconds: int = _doc("Oldest Stripe signature timestamp accepted.", 300)
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Logging."""
 
@@ -177,6 +196,7 @@ class Settings:
     spool: SpoolSettings = field(default_factory=SpoolSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
+    billing: BillingSettings = field(default_factory=BillingSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     @property
@@ -194,7 +214,24 @@ class Settings:
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret, so logging can scrub them wherever they appear."""
         keys = [k for k in self.security.encryption_key.split(",") if k]
-        return (*keys, self.security.jwt_secret, self.llm.api_key, self.outbound.relay_password)
+        return (
+            *keys,
+            self.security.jwt_secret,
+            self.llm.api_key,
+            self.outbound.relay_password,
+            self.billing.stripe_secret_key,
+            self.billing.stripe_webhook_secret,
+        )
+
+    @property
+    def billing_enabled(self) -> bool:
+        """Stripe billing is on when a secret key is configured."""
+        return bool(self.billing.stripe_secret_key)
+
+    @property
+    def quota_enforced(self) -> bool:
+        """Credits are counted down (and mailboxes paused at zero) only when this is true."""
+        return self.billing_enabled or self.billing.enforce_quota
 
 
 SECTIONS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings) if f.name != "data_dir")

@@ -120,6 +120,62 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(200), default="")
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    plan: Mapped[str] = mapped_column(String(32), default="free")
+    free_credits: Mapped[int] = mapped_column(Integer, default=10)
+    purchased_credits: Mapped[int] = mapped_column(Integer, default=0)
+    subscription_credits: Mapped[int] = mapped_column(Integer, default=0)
+    credits_used: Mapped[int] = mapped_column(Integer, default=0)
+    subscription_status: Mapped[str] = mapped_column(String(32), default="")
+    stripe_customer_id: Mapped[str] = mapped_column(String(255), default="")
+    billing_notice_sent_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CreditGrant(Base):
+    """Credits added to a user; ``source`` (a Stripe event id, or an admin note) is unique so a
+    webhook delivered twice grants once."""
+
+    __tablename__ = "credit_grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StripeEvent(Base):
+    """Stripe webhook events already handled (exactly-once processing)."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Suppression(Base):
+    """The global unsubscribe list: agents never write to these addresses again.
+
+    Only a SHA-256 of the normalised address is kept, so the list itself leaks no addresses.
+    """
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginAttempt(Base):
+    """Failed logins per key (hashed e-mail, and hashed client address) for rate limiting."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_key_time", "key", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -133,6 +189,13 @@ class Mailbox(Base):
     address: Mapped[str] = mapped_column(String(320), unique=True)
     kind: Mapped[str] = mapped_column(String(16), default="hosted")
     display_name: Mapped[str] = mapped_column(String(200), default="")
+    imap_host: Mapped[str] = mapped_column(String(255), default="")
+    imap_port: Mapped[int] = mapped_column(Integer, default=993)
+    smtp_host: Mapped[str] = mapped_column(String(255), default="")
+    smtp_port: Mapped[int] = mapped_column(Integer, default=465)
+    login: Mapped[str] = mapped_column(String(320), default="")
+    password_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    poll_interval_minutes: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(32), default=MailboxStatus.ACTIVE.value)
     status_reason: Mapped[str] = mapped_column(String(500), default="")
     mode: Mapped[str] = mapped_column(String(16), default=OversightMode.AUTONOMOUS.value)
