@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mailhook.agent.decision import Decider
-from mailhook.agent.providers.none import NoModel
-from mailhook.agent.providers.openai_compat import OpenAICompatible
+from mailhook.agent.providers import provider_for
 from mailhook.crypto import Sealer
 from mailhook.guard.outbound import OutboundGuard
 from mailhook.outbound.delivery import OutgoingDelivery
@@ -36,13 +35,12 @@ from mailhook.store.activity import ActivityLog
 from mailhook.store.db import create_engine, session_factory
 from mailhook.store.directory import Directory
 from mailhook.store.replies import ReplyStore
+from mailhook.store.suppressions import Suppressions, UnsubscribeLinks
 
 
 def make_decider(settings: Settings) -> Decider:
-    """The configured model provider."""
-    if settings.llm.provider == "openai":
-        return OpenAICompatible(settings.llm)
-    return NoModel()
+    """The configured model provider (``llm.provider``: none, openai or anthropic)."""
+    return provider_for(settings.llm)
 
 
 def make_transport(
@@ -70,10 +68,12 @@ def build_pipeline(
         ParseStep(),
         MailboxStep(sessions),
         ResumeStep(replies, deliver),
-        EtiquetteGuardStep(activity, settings.outbound.rate_limit_per_sender_hour),
+        EtiquetteGuardStep(activity, Suppressions(sessions), settings.outbound.rate_limit_per_sender_hour),
         ContextStep(),
         DecideStep(decider),
-        ComposeStep(settings.security.jwt_secret),
+        ComposeStep(
+            settings.security.jwt_secret, UnsubscribeLinks(settings.security.jwt_secret, settings.public_url)
+        ),
         OutboundGuardStep(OutboundGuard()),
         OversightStep(replies),
         deliver,

@@ -123,3 +123,24 @@ async def runtime(services: Services) -> AsyncIterator[Any]:
         yield running
     finally:
         await running.stop()
+
+
+@pytest.fixture
+async def api(services: Services) -> AsyncIterator[Any]:
+    """The whole app under real uvicorn (its lifespan runs the doors and workers), with an
+    owner and the bot@agents.test mailbox; yields an httpx client on its base URL."""
+    import httpx
+
+    from mailhook.app import create_app
+    from mailhook.store.accounts import Accounts
+    from tests.http import serve_http
+
+    accounts = Accounts(services.sessions)
+    await accounts.create_user("owner@example.com", "correct horse battery")
+    await accounts.add_mailbox("owner@example.com", "bot@agents.test", display_name="Support Bot")
+    app = create_app(services, migrate=False)
+    async with (
+        serve_http(app, services.settings.http.port) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=10) as client,
+    ):
+        yield client

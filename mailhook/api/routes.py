@@ -6,10 +6,13 @@ from litestar.types import ControllerRouterHandler
 
 from mailhook.api.auth import login
 from mailhook.api.controllers.spool import SpoolController
+from mailhook.api.controllers.unsubscribe import unsubscribe, unsubscribe_page
 from mailhook.api.health import health
 
 ROUTES: list[ControllerRouterHandler] = [
     health,
     login,
     SpoolController,
+    unsubscribe_page,
+    unsubscribe,
 ]

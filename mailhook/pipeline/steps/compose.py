@@ -14,6 +14,14 @@ from mailhook.mail.reply_all import reply_recipients
 from mailhook.pipeline.context import MessageContext, Stop
 from mailhook.store.activity import ActivityAction
 from mailhook.store.models import utcnow
+from mailhook.store.suppressions import UnsubscribeLinks
+
+
+def footer(signature: str, unsubscribe_url: str) -> str:
+    """The owner's signature, then a line saying this is an AI agent and how to stop it."""
+    notice = f"Sent by an AI assistant. To stop automatic replies: {unsubscribe_url}"
+    return f"{signature.strip()}\n\n{notice}" if signature.strip() else notice
+
 
 #: More reply-all recipients than this and the owner decides.
 MAX_REPLY_RECIPIENTS = 50
@@ -24,8 +32,9 @@ class ComposeStep:
 
     name = "compose"
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, links: UnsubscribeLinks) -> None:
         self._secret = secret.encode()
+        self._links = links
 
     def reply_seed(self, job_id: int) -> bytes:
         """Secret-salted seed so reply ids cannot be predicted from outside."""
@@ -43,6 +52,7 @@ class ComposeStep:
             raise Stop(ActivityAction.ESCALATED, f"reply-all would reach {len(recipients.all)} addresses")
         ctx.recipients = recipients
         ctx.reply_message_id = make_message_id(self.reply_seed(ctx.job.id), domain_of(mailbox.address))
+        unsubscribe = self._links.url(recipients.to[0])
         reply = compose_reply(
             message,
             from_addr=mailbox.address,
@@ -51,7 +61,13 @@ class ComposeStep:
             recipients=recipients,
             message_id=ctx.reply_message_id,
             date=utcnow(),
-            # Tells Exchange not to answer our reply with an out-of-office (loop prevention).
-            extra_headers={"X-Auto-Response-Suppress": "All"},
+            footer=footer(mailbox.signature, unsubscribe),
+            extra_headers={
+                # Tells Exchange not to answer our reply with an out-of-office (loop prevention).
+                "X-Auto-Response-Suppress": "All",
+                # RFC 2369 + RFC 8058 one-click unsubscribe for the person we write to.
+                "List-Unsubscribe": f"<{unsubscribe}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
         )
         ctx.reply_data = render_bytes(reply)
