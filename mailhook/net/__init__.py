@@ -1,0 +1,1 @@
+"""Outbound network access that mail content can influence: SSRF-safe document fetching."""
