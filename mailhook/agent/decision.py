@@ -56,6 +56,7 @@ class DecisionRequest:
     mailbox: MailboxBrief
     message: ParsedMessage
     thread: tuple[ParsedMessage, ...] = field(default=())
+    attachments_text: str = ""
 
 
 class Decider(Protocol):

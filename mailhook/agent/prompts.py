@@ -40,18 +40,21 @@ def system_prompt(request: DecisionRequest) -> str:
     return "\n\n".join(parts)
 
 
-def _email_block(message: ParsedMessage, label: str) -> str:
-    # Escape our own delimiter so the data cannot close the block early.
-    body = message.text.replace("</email>", "&lt;/email&gt;")
-    subject = message.subject.replace("</email>", "&lt;/email&gt;")
+def _data(text: str) -> str:
+    # Escape our own delimiter so the data cannot close its block early.
+    return text.replace("</email>", "&lt;/email&gt;")
+
+
+def _email_block(message: ParsedMessage, label: str, attachments: str = "") -> str:
+    extra = f"\n\n{_data(attachments)}" if attachments else ""
     return (
-        f'<email role="{label}">\nFrom: {message.from_name} <{message.from_addr}>\n'
-        f"Subject: {subject}\n\n{body}\n</email>"
+        f'<email role="{label}">\nFrom: {_data(message.from_name)} <{message.from_addr}>\n'
+        f"Subject: {_data(message.subject)}\n\n{_data(message.text)}{extra}\n</email>"
     )
 
 
 def user_prompt(request: DecisionRequest) -> str:
-    """The thread (oldest first) and the new e-mail, as delimited data."""
+    """The thread (oldest first) and the new e-mail with its PDF text, as delimited data."""
     blocks = [_email_block(m, "earlier") for m in request.thread]
-    blocks.append(_email_block(request.message, "new"))
+    blocks.append(_email_block(request.message, "new", request.attachments_text))
     return "\n\n".join(blocks)

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from mailhook.agent.decision import Decision, DecisionRequest, parse_answer
+from mailhook.agent.decision import Action, Decision, DecisionRequest, parse_answer
 from mailhook.agent.prompts import system_prompt, user_prompt
 from mailhook.errors import ProviderUnavailable
 from mailhook.logs import get_logger
@@ -52,9 +52,13 @@ class OpenAICompatible:
         """Ask the model; parse its answer."""
         data = await self._post(self._payload(request))
         try:
-            text = data["choices"][0]["message"]["content"] or ""
+            choice = data["choices"][0]
+            text = choice["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
             raise ProviderUnavailable("provider answered without choices[0].message.content") from None
+        if choice.get("finish_reason") == "length":
+            # A JSON answer cut off mid-way would otherwise be mailed as raw text.
+            return Decision(Action.ESCALATE, reason="model answer was cut off at max_tokens")
         return parse_answer(str(text))
 
     async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:

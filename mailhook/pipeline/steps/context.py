@@ -1,12 +1,13 @@
-"""Step 4, context: what the model will see of the mailbox and the thread.
+"""Step 5, context: what the model will see: the mailbox brief, the message and its PDF text.
 
-Thread history (earlier messages from the hosted store or the IMAP account) is added by the
-agent issue; until then the request carries the new message only.
+Thread history (earlier messages from the hosted store or the IMAP account) needs a mailbox
+store; until the IMAP door lands the request carries the new message only.
 """
 
 from __future__ import annotations
 
 from mailhook.agent.decision import DecisionRequest, MailboxBrief
+from mailhook.agent.pdf import attachments_as_text_async
 from mailhook.pipeline.context import MessageContext
 
 
@@ -26,4 +27,7 @@ class ContextStep:
             triggers=tuple(mailbox.triggers or ()),
             max_output_tokens=mailbox.max_output_tokens,
         )
-        ctx.request = DecisionRequest(mailbox=brief, message=ctx.need_message())
+        message = ctx.need_message()
+        # PDF text is extracted off the event loop, with time and size bounds (agent/pdf.py).
+        attachments = await attachments_as_text_async(message.attachments)
+        ctx.request = DecisionRequest(mailbox=brief, message=message, attachments_text=attachments)
