@@ -108,7 +108,9 @@ def user_create(email: str, admin: bool, password: str) -> None:
     """Create a user who can own mailboxes."""
 
     async def create(services: Services) -> str:
-        created = await Accounts(services.sessions).create_user(email, password, is_admin=admin)
+        created = await Accounts(services.sessions).create_user(
+            email, password, is_admin=admin, free_credits=services.settings.billing.free_credits
+        )
         return created.email
 
     click.echo(f"created user {run_with_services(create)}")

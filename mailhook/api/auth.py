@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import jwt
 from litestar import Request, post
@@ -17,6 +18,7 @@ from litestar.params import JSONBody
 from mailhook.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from mailhook.services import Services
 from mailhook.store.accounts import Accounts, hash_password, verify_password
+from mailhook.store.login_limits import LoginLimiter
 from mailhook.store.models import User, utcnow
 
 TOKEN_TTL = timedelta(days=7)
@@ -41,7 +43,7 @@ def user_id_from_token(token: str, secret: str) -> int:
         raise Unauthorized("invalid or expired token") from None
 
 
-async def current_user(request: Request[object, object, State]) -> User:
+async def current_user(request: Request[Any, Any, Any]) -> User:
     """Dependency: the user behind ``Authorization: Bearer <token>``."""
     services: Services = request.app.state.services
     header = request.headers.get("authorization", "")
@@ -71,16 +73,23 @@ class LoginRequest:
 
 
 @post("/api/v1/auth/login", status_code=200)
-async def login(data: JSONBody[LoginRequest], state: State) -> dict[str, str]:
-    """Exchange e-mail and password for a token."""
+async def login(
+    data: JSONBody[LoginRequest], state: State, request: Request[Any, Any, Any]
+) -> dict[str, str]:
+    """Exchange e-mail and password for a token (failed attempts are rate limited)."""
     if len(data.email) > 320 or len(data.password) > 1024:
         raise ValidationFailed("e-mail or password too long")
     services: Services = state.services
+    limiter = LoginLimiter(services.sessions)
+    client = request.client.host if request.client else "unknown"
+    await limiter.check(data.email, client)
     try:
         user = await Accounts(services.sessions).user_by_email(data.email)
     except (NotFound, ValidationFailed):
         verify_password(_DUMMY_HASH, data.password)
-        raise Unauthorized("wrong e-mail or password") from None
-    if not verify_password(user.password_hash, data.password):
+        user = None
+    if user is None or not verify_password(user.password_hash, data.password):
+        await limiter.failed(data.email, client)
         raise Unauthorized("wrong e-mail or password")
+    await limiter.succeeded(data.email)
     return {"token": issue_token(user.id, services.settings.security.jwt_secret), "token_type": "bearer"}

@@ -54,11 +54,15 @@ class Accounts:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def create_user(self, email: str, password: str, *, is_admin: bool = False) -> User:
+    async def create_user(
+        self, email: str, password: str, *, is_admin: bool = False, free_credits: int = 10
+    ) -> User:
         """A new user; :class:`Conflict` if the address is taken."""
         email = clean_email(email)
         check_password(password)
-        user = User(email=email, password_hash=hash_password(password), is_admin=is_admin)
+        user = User(
+            email=email, password_hash=hash_password(password), is_admin=is_admin, free_credits=free_credits
+        )
         try:
             async with self._sessions() as session, session.begin():
                 session.add(user)

@@ -38,6 +38,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         "PRAGMA synchronous=FULL",
         "PRAGMA foreign_keys=ON",
         "PRAGMA busy_timeout=10000",
+        # Deleted rows are overwritten, so erased users' data is not left in free pages (GDPR).
+        "PRAGMA secure_delete=ON",
     ):
         cursor.execute(pragma)
     cursor.close()
@@ -47,6 +49,8 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     # A deferred SQLite transaction that reads and then writes fails with SQLITE_BUSY (no wait)
     # when another connection wrote in between; taking the write lock up front makes
     # busy_timeout apply instead. Writers are serialised by SQLite anyway.
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -63,6 +67,16 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     return create_async_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
+
+
+async def purge_freed_pages(engine: AsyncEngine) -> None:
+    """After an erasure: on SQLite, move the WAL into the database and truncate it, so no old
+    page image with erased data survives in ``-wal``. PostgreSQL reuses the space on VACUUM."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as conn:
+        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
