@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mailhook.agent.decision import Decider
 from mailhook.agent.providers import provider_for
+from mailhook.billing.credits import Credits
 from mailhook.crypto import Sealer
 from mailhook.guard.outbound import OutboundGuard
 from mailhook.outbound.delivery import OutgoingDelivery
@@ -78,7 +79,10 @@ def build_pipeline(
         OversightStep(replies),
         deliver,
     )
-    after = (EscalationNoticeStep(delivery, settings.security.jwt_secret), RecordStep(activity))
+    record = RecordStep(
+        activity, Credits(sessions, settings), delivery, settings.security.jwt_secret, settings.public_url
+    )
+    after = (EscalationNoticeStep(delivery, settings.security.jwt_secret), record)
     return Pipeline(steps, after)
 
 

@@ -62,3 +62,23 @@ def compose_escalation(
         lines += ["", "Tentative reply (not sent):", _quote(tentative_reply)]
     msg.set_content("\n".join(lines), charset="utf-8", cte="quoted-printable")
     return msg
+
+
+def compose_billing_notice(
+    *, owner: str, mailbox_address: str, billing_url: str, message_id: str, date: datetime
+) -> EmailMessage:
+    """The one notice an owner gets when credits run out and the agents pause."""
+    msg = EmailMessage()
+    msg["From"] = Address(display_name="mailhook", addr_spec=mailbox_address)
+    msg["To"] = owner
+    msg["Subject"] = "[mailhook] Out of credits: your agents are paused"
+    msg["Date"] = format_datetime(date if date.tzinfo else date.replace(tzinfo=UTC))
+    msg.set_raw("Message-ID", message_id)
+    msg.set_raw("Auto-Submitted", "auto-generated")
+    msg.set_content(
+        "Your mailhook agents have used all their credits and are paused (pending billing).\n"
+        "Incoming mail is still accepted and logged, but not answered.\n\n"
+        f"Buy credits or subscribe to resume them automatically: {billing_url}\n",
+        charset="utf-8",
+    )
+    return msg

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhook.store.models import Activity, utcnow
@@ -43,20 +44,24 @@ class ActivityLog:
         reason: str = "",
         message_id_hash: str | None = None,
         detail: dict[str, Any] | None = None,
-    ) -> None:
-        """Append one row."""
-        async with self._sessions() as session, session.begin():
-            session.add(
-                Activity(
-                    mailbox_id=mailbox_id,
-                    job_id=job_id,
-                    action=action.value,
-                    recipient=recipient[:320],
-                    reason=reason[:500],
-                    message_id_hash=message_id_hash,
-                    detail=detail or {},
+    ) -> bool:
+        """Append one row; False when this job already logged this action (a retried job)."""
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(
+                    Activity(
+                        mailbox_id=mailbox_id,
+                        job_id=job_id,
+                        action=action.value,
+                        recipient=recipient[:320],
+                        reason=reason[:500],
+                        message_id_hash=message_id_hash,
+                        detail=detail or {},
+                    )
                 )
-            )
+        except IntegrityError:
+            return False
+        return True
 
     async def replies_to(self, mailbox_id: int, recipient: str, *, within: timedelta) -> int:
         """How many replies this mailbox sent to ``recipient`` in the last ``within``."""

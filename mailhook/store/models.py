@@ -251,6 +251,7 @@ class OutgoingKind(enum.StrEnum):
 
     REPLY = "reply"
     ESCALATION = "escalation"
+    BILLING_NOTICE = "billing_notice"
 
 
 class Reply(Base):
@@ -295,7 +296,11 @@ class Activity(Base):
     """Metadata of what happened to a message: never its content."""
 
     __tablename__ = "activity"
-    __table_args__ = (Index("ix_activity_rate", "mailbox_id", "action", "recipient", "created_at"),)
+    __table_args__ = (
+        Index("ix_activity_rate", "mailbox_id", "action", "recipient", "created_at"),
+        # A retried job cannot log (or be charged for) the same outcome twice.
+        UniqueConstraint("job_id", "action", name="uq_activity_job_action"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 15:30:31.814056
+Create Date: 2026-11-25 15:45:15.979599
 """
 
 from __future__ import annotations
@@ -176,6 +176,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_activity")),
+        sa.UniqueConstraint("job_id", "action", name="uq_activity_job_action"),
     )
     with op.batch_alter_table("activity", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_activity_created_at"), ["created_at"], unique=False)

@@ -1,0 +1,498 @@
+"""Mailboxes: create (hosted or external), read, configure, change status and delete, per owner.
+
+Every method that takes an owner sees only that owner's mailboxes: another user's mailbox is
+:class:`NotFound`, never :class:`Forbidden`, so ids reveal nothing about other tenants.
+
+External credentials are sealed with the installation's Fernet keys before they reach the
+database and are never handed back. Deleting a mailbox keeps its row (status ``deleted``) for the
+audit trail, erases its credentials, and keeps its address reserved for good: mail meant for the
+old owner can never reach someone who registers the same handle later.
+
+Status changes follow one table, :data:`TRANSITIONS` (docs/api.md explains it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import ipaddress
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mailhook.agent.documents import MAX_URL, parse_documents
+from mailhook.agent.tokens import check_persona
+from mailhook.crypto import Sealer
+from mailhook.errors import Conflict, NotFound, ValidationFailed
+from mailhook.settings import Settings
+from mailhook.store.accounts import clean_email
+from mailhook.store.activity import ActivityAction
+from mailhook.store.models import Activity, Mailbox, MailboxStatus, OversightMode, User
+from mailhook.store.persona_history import PersonaHistory
+
+HANDLE: Final = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+MAX_HANDLE: Final = 64
+#: Role addresses (RFC 2142 and common system accounts) that must reach a person, never an agent.
+RESERVED_HANDLES: Final = frozenset(
+    {
+        "abuse", "admin", "administrator", "hostmaster", "mailer-daemon", "mailhook", "news",
+        "noc", "nobody", "noreply", "no-reply", "postmaster", "root", "security", "uucp",
+        "usenet", "webmaster", "www",
+    }
+)  # fmt: skip
+#: 0 = push (IMAP IDLE), 1 = every minute, or every N hours for N from 1 to 24.
+POLL_INTERVALS: Final = frozenset({0, 1, *(60 * hours for hours in range(1, 25))})
+MAX_TRIGGERS: Final = 50
+MAX_TRIGGER_CHARS: Final = 500
+MAX_SECRET_CHARS: Final = 4096
+DEFAULT_PAGE_SIZE: Final = 20
+MAX_PAGE_SIZE: Final = 200
+MAX_PAGE: Final = 1_000_000
+HANDLED: Final = (ActivityAction.REPLIED, ActivityAction.DRAFTED, ActivityAction.TESTED_PERSONA)
+_MAX_ID = 2**31 - 1  # PostgreSQL integer: a larger id in a URL is simply not found
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+class Actor(enum.StrEnum):
+    """Who asks for a status change."""
+
+    OWNER = "owner"
+    BILLING = "billing"
+    SYSTEM = "system"
+    ADMIN = "admin"
+
+
+_S = MailboxStatus
+_LIVE = tuple(s for s in MailboxStatus if s is not _S.DELETED)
+#: (from, to) pairs each actor may make. ``deleted`` is reached only through :meth:`delete`.
+TRANSITIONS: Final[dict[Actor, frozenset[tuple[MailboxStatus, MailboxStatus]]]] = {
+    Actor.OWNER: frozenset(
+        {(_S.ACTIVE, _S.INACTIVE), (_S.INACTIVE, _S.ACTIVE), (_S.ERROR, _S.ACTIVE), (_S.ERROR, _S.INACTIVE)}
+    ),
+    # mailhook.billing.credits pauses only active mailboxes, and wakes them at the next grant.
+    Actor.BILLING: frozenset({(_S.ACTIVE, _S.PENDING_BILLING), (_S.PENDING_BILLING, _S.ACTIVE)}),
+    Actor.SYSTEM: frozenset({(_S.ACTIVE, _S.ERROR), (_S.ERROR, _S.ACTIVE)}),
+    Actor.ADMIN: frozenset((a, b) for a in _LIVE for b in _LIVE if a is not b),
+}
+
+
+@dataclass(frozen=True)
+class ConfigPatch:
+    """Configuration to change; ``None`` leaves a field as it is."""
+
+    display_name: str | None = None
+    persona: str | None = None
+    tone: str | None = None
+    rules: str | None = None
+    signature: str | None = None
+    triggers: list[str] | None = None
+    mode: str | None = None
+    documents: list[object] | str | None = None
+    thread_depth: int | None = None
+    max_output_tokens: int | None = None
+    reply_all: bool | None = None
+    poll_interval_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class ExternalAccount:
+    """An existing mailbox reached over IMAP (incoming) and SMTP submission (outgoing)."""
+
+    address: str
+    imap_host: str
+    imap_port: int
+    smtp_host: str
+    smtp_port: int
+    login: str
+    password: str
+    poll_interval_minutes: int = 0
+
+
+@dataclass(frozen=True)
+class ActivityPage:
+    """One page of a mailbox's activity, newest first."""
+
+    items: list[Activity]
+    total: int
+    page: int
+    size: int
+    pages: int
+
+
+@dataclass(frozen=True)
+class MailboxCounts:
+    """Activity counts of one mailbox, by action."""
+
+    mailbox_id: int
+    address: str
+    status: str
+    counts: dict[str, int]
+
+    @property
+    def handled(self) -> int:
+        """Replied, drafted and persona tests."""
+        return sum(self.counts.get(action.value, 0) for action in HANDLED)
+
+    @property
+    def escalated(self) -> int:
+        """Escalated to the owner."""
+        return self.counts.get(ActivityAction.ESCALATED.value, 0)
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+def clean_text(field: str, value: str, max_chars: int) -> str:
+    """``value`` if it fits; NUL is refused because PostgreSQL text cannot hold it."""
+    if len(value) > max_chars:
+        raise ValidationFailed(f"{field} must be at most {max_chars:,} characters")
+    if "\x00" in value:
+        raise ValidationFailed(f"{field} must not contain NUL characters")
+    return value
+
+
+def clean_handle(handle: str) -> str:
+    """A hosted mailbox handle: lower-case letters, digits and dashes, not a role address."""
+    if len(handle) > MAX_HANDLE:
+        raise ValidationFailed(f"handle must be at most {MAX_HANDLE} characters")
+    if not HANDLE.match(handle):
+        raise ValidationFailed(
+            "handle must be lower-case letters a-z, digits and dashes, starting with a letter or digit"
+        )
+    if handle in RESERVED_HANDLES:
+        raise ValidationFailed(f"handle {handle!r} is reserved")
+    return handle
+
+
+def clean_host(field: str, value: str) -> str:
+    """A DNS host name (ASCII/punycode) or an IP address."""
+    host = value.strip().lower().removesuffix(".")
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    labels = host.split(".")
+    if len(host) > 253 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+        raise ValidationFailed(f"{field} must be a host name or an IP address")
+    return host
+
+
+def clean_port(field: str, value: int) -> int:
+    """A TCP port."""
+    if not 1 <= value <= 65535:
+        raise ValidationFailed(f"{field} must be between 1 and 65535")
+    return value
+
+
+def clean_poll_interval(value: int) -> int:
+    """0 (push with IMAP IDLE), 1 minute, or a whole number of hours up to 24 (in minutes)."""
+    if value not in POLL_INTERVALS:
+        raise ValidationFailed(
+            "poll_interval_minutes must be 0 (push, IMAP IDLE), 1, or a whole number of hours "
+            "in minutes (60, 120, ... 1440)"
+        )
+    return value
+
+
+def clean_triggers(value: list[str]) -> list[str]:
+    """At most 50 non-empty strings of at most 500 characters each."""
+    if len(value) > MAX_TRIGGERS:
+        raise ValidationFailed(f"triggers: at most {MAX_TRIGGERS} are allowed, got {len(value)}")
+    cleaned = []
+    for number, trigger in enumerate(value, start=1):
+        text = clean_text(f"trigger {number}", trigger, MAX_TRIGGER_CHARS).strip()
+        if not text:
+            raise ValidationFailed(f"trigger {number} is empty")
+        cleaned.append(text)
+    return cleaned
+
+
+def clean_mode(value: str) -> str:
+    """One of the oversight modes."""
+    if value not in {mode.value for mode in OversightMode}:
+        raise ValidationFailed(f"mode must be one of {', '.join(m.value for m in OversightMode)}")
+    return value
+
+
+def clean_documents(value: list[object] | str) -> list[dict[str, str]]:
+    """An inline list (validated item by item) or a manifest URL, in the stored form.
+
+    A manifest is stored as ``[{"manifest": url}]``: the column holds a list either way.
+    """
+    if isinstance(value, list):
+        return [dataclasses.asdict(doc) for doc in parse_documents(value)]
+    url = value.strip()
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        raise ValidationFailed("documents: the manifest is not a valid URL") from None
+    if len(url) > MAX_URL or parsed.scheme not in ("http", "https") or not parsed.host or parsed.userinfo:
+        raise ValidationFailed(
+            f"documents: a manifest must be an http(s) URL without user name or password, "
+            f"at most {MAX_URL} characters"
+        )
+    return [{"manifest": url}]
+
+
+def _bounded(field: str, low: int, high: int) -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise ValidationFailed(f"{field} must be between {low} and {high}")
+        return value
+
+    return check
+
+
+#: Synchronous checks per config field; the persona (token count) is checked on its own.
+_CHECKS: Final[dict[str, Callable[[Any], Any]]] = {
+    "display_name": lambda v: clean_text("display_name", v, 200).strip(),
+    "tone": lambda v: clean_text("tone", v, 200),
+    "rules": lambda v: clean_text("rules", v, 10_000),
+    "signature": lambda v: clean_text("signature", v, 2_000),
+    "triggers": clean_triggers,
+    "mode": clean_mode,
+    "documents": clean_documents,
+    "thread_depth": _bounded("thread_depth", 0, 50),
+    "max_output_tokens": _bounded("max_output_tokens", 50, 8000),
+    "reply_all": bool,
+    "poll_interval_minutes": clean_poll_interval,
+}
+
+
+async def clean_config(patch: ConfigPatch, *, kind: str) -> dict[str, Any]:
+    """The validated values of the fields ``patch`` sets."""
+    values = {f.name: getattr(patch, f.name) for f in dataclasses.fields(patch)}
+    values = {name: value for name, value in values.items() if value is not None}
+    if "poll_interval_minutes" in values and kind != "external":
+        raise ValidationFailed("poll_interval_minutes applies to external mailboxes only")
+    cleaned = {name: _CHECKS[name](value) for name, value in values.items() if name != "persona"}
+    if "persona" in values:
+        persona = clean_text("persona", values["persona"], 1_000_000)
+        # Counting tokens of a long text takes a while: keep it off the event loop.
+        await asyncio.to_thread(check_persona, persona)
+        cleaned["persona"] = persona
+    return cleaned
+
+
+def _check_id(mailbox_id: int) -> None:
+    if not 1 <= mailbox_id <= _MAX_ID:
+        raise NotFound("no such mailbox")
+
+
+# --- the service --------------------------------------------------------------------------------
+
+
+class Mailboxes:
+    """The mailbox service shared by the API, the CLI and billing."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], sealer: Sealer, settings: Settings
+    ) -> None:
+        self._sessions = sessions
+        self._sealer = sealer
+        self._settings = settings
+        self.history = PersonaHistory(settings.data_dir / "personas")
+
+    async def create_hosted(self, owner: User, handle: str, config: ConfigPatch | None = None) -> Mailbox:
+        """A mailbox at ``handle@<agent.domain>``; :class:`Conflict` if the address is taken."""
+        address = f"{clean_handle(handle)}@{self._settings.agent.domain.lower()}"
+        return await self._create(owner, Mailbox(kind="hosted", address=address), config or ConfigPatch())
+
+    async def create_external(
+        self, owner: User, account: ExternalAccount, config: ConfigPatch | None = None
+    ) -> Mailbox:
+        """A mailbox on another server; the password is sealed before it is stored."""
+        address = clean_email(account.address)
+        if address.rpartition("@")[2] == self._settings.agent.domain.lower():
+            raise ValidationFailed(f"addresses on {self._settings.agent.domain} are hosted mailboxes")
+        login = clean_text("login", account.login, 320).strip()
+        password = clean_text("password", account.password, MAX_SECRET_CHARS)
+        if not login or not password:
+            raise ValidationFailed("login and password are required")
+        mailbox = Mailbox(
+            kind="external",
+            address=address,
+            imap_host=clean_host("imap_host", account.imap_host),
+            imap_port=clean_port("imap_port", account.imap_port),
+            smtp_host=clean_host("smtp_host", account.smtp_host),
+            smtp_port=clean_port("smtp_port", account.smtp_port),
+            login=login,
+            password_sealed=self._sealer.seal(password.encode()),
+            poll_interval_minutes=clean_poll_interval(account.poll_interval_minutes),
+        )
+        return await self._create(owner, mailbox, config or ConfigPatch())
+
+    async def _create(self, owner: User, mailbox: Mailbox, config: ConfigPatch) -> Mailbox:
+        values = await clean_config(config, kind=mailbox.kind)
+        for name, value in values.items():
+            setattr(mailbox, name, value)
+        mailbox.owner_id = owner.id
+        mailbox.status = MailboxStatus.ACTIVE.value
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(mailbox)
+                await session.flush()
+                # A folder under a brand-new id is left over from a mailbox that no longer exists.
+                await self.history.erase(mailbox.id)
+                if mailbox.persona:
+                    await self.history.record(mailbox.id, mailbox.persona, owner.email)
+        except IntegrityError:
+            raise Conflict(f"mailbox {mailbox.address} already exists") from None
+        return mailbox
+
+    async def list_for(self, owner: User, *, include_deleted: bool = False) -> list[Mailbox]:
+        """The owner's mailboxes, oldest first; deleted ones only on request."""
+        query = select(Mailbox).where(Mailbox.owner_id == owner.id).order_by(Mailbox.id)
+        if not include_deleted:
+            query = query.where(Mailbox.status != MailboxStatus.DELETED.value)
+        async with self._sessions() as session:
+            return list((await session.scalars(query)).all())
+
+    async def get_for(self, owner: User, mailbox_id: int) -> Mailbox:
+        """One of the owner's mailboxes (deleted ones too), or :class:`NotFound`."""
+        async with self._sessions() as session:
+            return await self._owned(session, owner, mailbox_id)
+
+    async def _owned(
+        self, session: AsyncSession, owner: User, mailbox_id: int, *, for_update: bool = False
+    ) -> Mailbox:
+        _check_id(mailbox_id)
+        query = select(Mailbox).where(Mailbox.id == mailbox_id, Mailbox.owner_id == owner.id)
+        mailbox = await session.scalar(query.with_for_update() if for_update else query)
+        if mailbox is None:
+            raise NotFound("no such mailbox")
+        return mailbox
+
+    async def update_config(self, owner: User, mailbox_id: int, patch: ConfigPatch) -> Mailbox:
+        """Apply a validated patch; a new persona is committed to the persona history.
+
+        Validation (token counting can take a moment) runs before the transaction, which on
+        SQLite holds the database's write lock. The git commit happens inside it, after the row
+        is locked: a failed commit rolls the change back, and two changes to one mailbox are
+        recorded in order.
+        """
+        kind = (await self.get_for(owner, mailbox_id)).kind  # the kind never changes
+        values = await clean_config(patch, kind=kind)
+        async with self._sessions() as session, session.begin():
+            mailbox = await self._owned(session, owner, mailbox_id, for_update=True)
+            if mailbox.status == MailboxStatus.DELETED.value:
+                raise Conflict("mailbox is deleted")
+            persona_changed = "persona" in values and values["persona"] != mailbox.persona
+            for name, value in values.items():
+                setattr(mailbox, name, value)
+            await session.flush()
+            if persona_changed:
+                await self.history.record(mailbox.id, mailbox.persona, owner.email)
+        return mailbox
+
+    async def set_status(
+        self,
+        mailbox_id: int,
+        status: MailboxStatus,
+        actor: Actor,
+        *,
+        owner: User | None = None,
+        reason: str = "",
+    ) -> Mailbox:
+        """Move a mailbox to ``status`` if ``actor`` may; :class:`Conflict` if not.
+
+        Owners must pass themselves as ``owner`` (their scope); billing, the system and admins
+        act on any mailbox. Asking for the current status again changes nothing.
+        """
+        if (actor is Actor.OWNER) != (owner is not None):
+            raise ValueError("owner is given exactly when the actor is the owner")
+        if status is MailboxStatus.DELETED:
+            raise ValidationFailed("delete a mailbox with DELETE, not a status change")
+        async with self._sessions() as session, session.begin():
+            mailbox = await self._locked(session, mailbox_id, owner)
+            current = MailboxStatus(mailbox.status)
+            if current is MailboxStatus.DELETED:
+                raise Conflict("mailbox is deleted")
+            if current is status:
+                return mailbox
+            if (current, status) not in TRANSITIONS[actor]:
+                raise Conflict(f"the {actor.value} cannot change a mailbox from {current} to {status}")
+            mailbox.status = status.value
+            mailbox.status_reason = clean_text("reason", reason, 500)
+        return mailbox
+
+    async def _locked(self, session: AsyncSession, mailbox_id: int, owner: User | None) -> Mailbox:
+        if owner is not None:
+            return await self._owned(session, owner, mailbox_id, for_update=True)
+        _check_id(mailbox_id)
+        mailbox = await session.scalar(select(Mailbox).where(Mailbox.id == mailbox_id).with_for_update())
+        if mailbox is None:
+            raise NotFound("no such mailbox")
+        return mailbox
+
+    async def delete(self, owner: User, mailbox_id: int) -> Mailbox:
+        """Mark the mailbox deleted and erase its credentials; the row stays for the audit trail.
+
+        Deleting a deleted mailbox changes nothing (DELETE is idempotent).
+        """
+        async with self._sessions() as session, session.begin():
+            mailbox = await self._owned(session, owner, mailbox_id, for_update=True)
+            mailbox.status = MailboxStatus.DELETED.value
+            mailbox.status_reason = "deleted by its owner"
+            mailbox.password_sealed = None
+            mailbox.llm_api_key_sealed = None
+            mailbox.login = ""
+        return mailbox
+
+    async def activity(
+        self,
+        owner: User,
+        mailbox_id: int,
+        *,
+        page: int = 1,
+        size: int = DEFAULT_PAGE_SIZE,
+        action: str | None = None,
+    ) -> ActivityPage:
+        """One page of the mailbox's activity log, newest first, optionally of one action."""
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise ValidationFailed(f"size must be between 1 and {MAX_PAGE_SIZE}")
+        if not 1 <= page <= MAX_PAGE:
+            raise ValidationFailed(f"page must be between 1 and {MAX_PAGE:,}")
+        if action is not None and action not in {a.value for a in ActivityAction}:
+            raise ValidationFailed(f"action must be one of {', '.join(a.value for a in ActivityAction)}")
+        where = [Activity.mailbox_id == mailbox_id]
+        if action is not None:
+            where.append(Activity.action == action)
+        rows = (
+            select(Activity)
+            .where(*where)
+            .order_by(Activity.created_at.desc(), Activity.id.desc())
+            .offset((page - 1) * size)
+            .limit(size)
+        )
+        async with self._sessions() as session:
+            await self._owned(session, owner, mailbox_id)
+            total = int(await session.scalar(select(func.count()).select_from(Activity).where(*where)) or 0)
+            items = list((await session.scalars(rows)).all())
+        return ActivityPage(items, total, page, size, math.ceil(total / size))
+
+    async def counts(self, owner: User) -> list[MailboxCounts]:
+        """Activity counts by action for each of the owner's mailboxes (deleted ones included)."""
+        query = (
+            select(Activity.mailbox_id, Activity.action, func.count())
+            .join(Mailbox, Mailbox.id == Activity.mailbox_id)
+            .where(Mailbox.owner_id == owner.id)
+            .group_by(Activity.mailbox_id, Activity.action)
+        )
+        owned = select(Mailbox).where(Mailbox.owner_id == owner.id).order_by(Mailbox.id)
+        async with self._sessions() as session:
+            mailboxes = list((await session.scalars(owned)).all())
+            rows = (await session.execute(query)).all()
+        counts: dict[int, dict[str, int]] = {m.id: {} for m in mailboxes}
+        for mailbox_id, action, count in rows:
+            # A mailbox created between the two queries has no activity yet: nothing to lose.
+            counts.setdefault(mailbox_id, {})[action] = int(count)
+        return [MailboxCounts(m.id, m.address, m.status, counts[m.id]) for m in mailboxes]
