@@ -16,6 +16,7 @@ from mailhook.outbound.delivery import OutgoingDelivery
 from mailhook.outbound.sandbox import SandboxTransport
 from mailhook.outbound.smtp import SmtpTransport
 from mailhook.outbound.transport import Transport
+from mailhook.oversight.approvals import Approvals
 from mailhook.pipeline.context import MessageContext
 from mailhook.pipeline.pipeline import Pipeline
 from mailhook.pipeline.steps.compose import ComposeStep
@@ -101,11 +102,14 @@ class Services:
     transport: Transport
     decider: Decider
     pipeline: Pipeline = field(init=False)
+    approvals: Approvals = field(init=False)
 
     def __post_init__(self) -> None:
         self.pipeline = build_pipeline(
             self.settings, self.sessions, self.decider, self.transport, self.replies, self.activity
         )
+        delivery = OutgoingDelivery(self.replies, self.transport)
+        self.approvals = Approvals(self.sessions, self.sealer, delivery, self.activity)
 
     async def run_job(self, job: ClaimedJob) -> str:
         """Worker entry point: one job through the pipeline; returns the action name."""

@@ -1,0 +1,1 @@
+"""Oversight: the owner's approval of held replies."""

@@ -1,0 +1,93 @@
+"""Gated replies wait for their owner: list, read, edit-and-approve, reject; tenants isolated."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from sqlalchemy import select, update
+
+from mailhook.services import Services
+from mailhook.store.accounts import Accounts
+from mailhook.store.models import Mailbox, Reply, ReplyState
+from tests.lmtp_client import lmtp_send, make_message
+from tests.support import activity, outbox, wait_for_jobs
+
+PASSWORD = "correct horse battery"
+
+
+async def login(api: httpx.AsyncClient, email: str) -> dict[str, str]:
+    response = await api.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+async def held_replies(services: Services, api: httpx.AsyncClient, count: int) -> dict[str, str]:
+    async with services.sessions() as session, session.begin():
+        await session.execute(update(Mailbox).values(mode="gated"))
+    for n in range(count):
+        data = make_message(subject=f"question {n}", body=f"Please help with order {n}")
+        await asyncio.to_thread(
+            lmtp_send, services.settings.lmtp.port, "alice@example.org", ["bot@agents.test"], data
+        )
+    await wait_for_jobs(services, count)
+    return await login(api, "owner@example.com")
+
+
+async def test_owner_reads_edits_and_approves(api: httpx.AsyncClient, services: Services) -> None:
+    owner = await held_replies(services, api, 2)
+    assert await outbox(services) == [], "gated: nothing leaves on its own"
+    listing = sorted((await api.get("/api/v1/pending", headers=owner)).json(), key=lambda p: p["subject"])
+    assert [p["subject"] for p in listing] == ["Re: question 0", "Re: question 1"]
+    assert listing[0]["recipients"] == ["alice@example.org"] and listing[0]["reasons"] == ["gated mode"]
+    assert "Thanks, we will get back to you." in listing[0]["text"]
+
+    edited = await api.post(
+        f"/api/v1/pending/{listing[0]['id']}/approve",
+        json={"text": "Your order ships tomorrow."},
+        headers=owner,
+    )
+    assert edited.status_code == 200 and edited.json() == {"result": "sent"}
+    plain = await api.post(f"/api/v1/pending/{listing[1]['id']}/approve", headers=owner)
+    assert plain.status_code == 200
+    sent = await outbox(services)
+    assert len(sent) == 2
+    bodies = [m.get_payload(decode=True).decode() for m in sent]
+    assert sum("Your order ships tomorrow." in b for b in bodies) == 1
+    assert sent[0]["In-Reply-To"] is not None and sent[0]["Auto-Submitted"] == "auto-replied"
+    again = await api.post(f"/api/v1/pending/{listing[0]['id']}/approve", headers=owner)
+    assert again.status_code == 404, "a decided reply cannot be sent twice"
+    actions = [r.action for r in await activity(services)]
+    assert actions.count("approved") == 2 and actions.count("replied") == 2
+
+
+async def test_reject_erases_and_other_owners_see_nothing(api: httpx.AsyncClient, services: Services) -> None:
+    owner = await held_replies(services, api, 1)
+    await Accounts(services.sessions).create_user("mallory@example.com", PASSWORD)
+    mallory = await login(api, "mallory@example.com")
+    [pending] = (await api.get("/api/v1/pending", headers=owner)).json()
+    assert (await api.get("/api/v1/pending", headers=mallory)).json() == []
+    for method, path in [
+        ("GET", f"/api/v1/pending/{pending['id']}"),
+        ("POST", f"/api/v1/pending/{pending['id']}/approve"),
+        ("POST", f"/api/v1/pending/{pending['id']}/reject"),
+    ]:
+        assert (await api.request(method, path, headers=mallory)).status_code == 404
+        assert (await api.request(method, path)).status_code == 401
+    rejected = await api.post(f"/api/v1/pending/{pending['id']}/reject", headers=owner)
+    assert rejected.status_code == 200
+    async with services.sessions() as session:
+        reply = await session.scalar(select(Reply))
+    assert reply is not None and reply.state == ReplyState.REJECTED.value and reply.sealed_message is None
+    assert await outbox(services) == []
+
+
+async def test_bad_approval_bodies(api: httpx.AsyncClient, services: Services) -> None:
+    owner = await held_replies(services, api, 1)
+    [pending] = (await api.get("/api/v1/pending", headers=owner)).json()
+    url = f"/api/v1/pending/{pending['id']}/approve"
+    for body in ({"text": ""}, {"text": "x" * 200_000}, {"text": 5}):
+        assert (await api.post(url, json=body, headers=owner)).status_code == 400
+    broken = await api.post(url, content=b"{nope", headers={**owner, "content-type": "application/json"})
+    assert broken.status_code == 400
+    assert (await api.get("/api/v1/pending/999999", headers=owner)).status_code == 404
+    assert len((await api.get("/api/v1/pending", headers=owner)).json()) == 1, "still held after bad input"
