@@ -26,6 +26,7 @@ from mailhook.pipeline.steps.deliver import DeliverStep
 from mailhook.pipeline.steps.escalation import EscalationNoticeStep
 from mailhook.pipeline.steps.guards import EtiquetteGuardStep
 from mailhook.pipeline.steps.mailbox import MailboxStep
+from mailhook.pipeline.steps.monitor import MonitorCopyStep
 from mailhook.pipeline.steps.outbound_guard import OutboundGuardStep
 from mailhook.pipeline.steps.oversight import OversightStep
 from mailhook.pipeline.steps.parse import ParseStep
@@ -83,7 +84,11 @@ def build_pipeline(
     record = RecordStep(
         activity, Credits(sessions, settings), delivery, settings.security.jwt_secret, settings.public_url
     )
-    after = (EscalationNoticeStep(delivery, settings.security.jwt_secret), record)
+    after = (
+        EscalationNoticeStep(delivery, settings.security.jwt_secret),
+        MonitorCopyStep(delivery, settings.security.jwt_secret),
+        record,
+    )
     return Pipeline(steps, after)
 
 

@@ -7,8 +7,10 @@ auto-generated`` (RFC 3834 §5) so the owner's own auto-responder never answers 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email import message_from_bytes
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from email.utils import format_datetime
 
 from .headers import strip_controls
@@ -81,4 +83,25 @@ def compose_billing_notice(
         f"Buy credits or subscribe to resume them automatically: {billing_url}\n",
         charset="utf-8",
     )
+    return msg
+
+
+def compose_monitor_copy(
+    *, owner: str, mailbox_address: str, reply: bytes, message_id: str, date: datetime
+) -> EmailMessage:
+    """Monitored mode: the owner's copy of a reply the agent just sent, attached whole."""
+    original = message_from_bytes(reply, policy=default_policy)
+    msg = EmailMessage()
+    msg["From"] = Address(display_name="mailhook", addr_spec=mailbox_address)
+    msg["To"] = owner
+    msg["Subject"] = f"[mailhook] Sent: {strip_controls(str(original.get('subject', '')))}"
+    msg["Date"] = format_datetime(date if date.tzinfo else date.replace(tzinfo=UTC))
+    msg.set_raw("Message-ID", message_id)
+    msg.set_raw("Auto-Submitted", "auto-generated")
+    msg.set_content(
+        f"The agent for {mailbox_address} sent the attached reply (monitored mode).\n"
+        f"To: {original.get('to', '')}\nCc: {original.get('cc', '') or '-'}\n",
+        charset="utf-8",
+    )
+    msg.add_attachment(original, filename="reply.eml")
     return msg

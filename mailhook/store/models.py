@@ -252,6 +252,7 @@ class OutgoingKind(enum.StrEnum):
     REPLY = "reply"
     ESCALATION = "escalation"
     BILLING_NOTICE = "billing_notice"
+    MONITOR_COPY = "monitor_copy"
 
 
 class Reply(Base):

@@ -214,3 +214,23 @@ async def test_cut_off_answer_is_escalated_not_sent(
     [row] = await activity(services)
     assert row.action == "escalated" and "cut off" in row.reason
     assert all(m["To"] == "owner@example.com" for m in await outbox(services))
+
+
+async def test_monitored_mode_sends_and_copies_the_owner(services: Services, runtime: Any) -> None:
+    from mailhook.store.models import Mailbox
+
+    async with services.sessions() as session, session.begin():
+        box = await session.scalar(select(Mailbox))
+        assert box is not None
+        box.mode = "monitored"
+    await send(services, make_message(subject="status?"))
+    await wait_for_jobs(services, 1)
+    messages = await outbox(services)
+    to_sender = [m for m in messages if "alice@example.org" in str(m["To"])]
+    to_owner = [m for m in messages if m["To"] == "owner@example.com"]
+    assert len(to_sender) == 1 and len(to_owner) == 1
+    assert to_owner[0]["Subject"] == "[mailhook] Sent: Re: status?"
+    attached = [p for p in to_owner[0].walk() if p.get_content_type() == "message/rfc822"]
+    assert attached, "the sent reply is attached whole"
+    [row] = await activity(services)
+    assert row.action == "replied" and row.detail["owner_copy"] == "sent"
