@@ -143,6 +143,11 @@ class OutboundSettings:
     relay_username: str = _doc("SMTP AUTH user; empty: no AUTH.", "")
     relay_password: str = _doc("SMTP AUTH password (never logged).", "")
     relay_starttls: bool = _doc("Use STARTTLS with the relay.", False)
+    relay_ca_file: str = _doc(
+        "PEM CA bundle to verify the relay's certificate (e.g. a self-signed local Postfix). "
+        "Empty: the system trust store. Certificates are always verified.",
+        "",
+    )
     timeout_seconds: float = _doc("Relay connection and command timeout.", 30.0)
     rate_limit_per_sender_hour: int = _doc("Replies per sender per mailbox per hour.", 5)
 
@@ -173,6 +178,24 @@ class BillingSettings:
 
 
 @dataclass(frozen=True)
+class CloudflareSettings:
+    """The Cloudflare Email Worker webhook (``POST /api/v1/inbound/cloudflare``, cloudflare/)."""
+
+    webhook_secret: str = _doc(
+        "Shared HMAC-SHA256 secret; the worker's `MAILHOOK_SECRET` must be the same (never logged). "
+        "Empty: the endpoint is off (404).",
+        "",
+    )
+    max_message_bytes: int = _doc(
+        "Largest raw message accepted (bytes); larger gets 413. Cloudflare's own limit is 25 MiB.",
+        25 * 1024 * 1024,
+    )
+    replay_window_seconds: int = _doc(
+        "Largest difference, either way, between a request's signed timestamp and this clock.", 300
+    )
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Logging."""
 
@@ -197,6 +220,7 @@ class Settings:
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
+    cloudflare: CloudflareSettings = field(default_factory=CloudflareSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     @property
@@ -221,6 +245,7 @@ class Settings:
             self.outbound.relay_password,
             self.billing.stripe_secret_key,
             self.billing.stripe_webhook_secret,
+            self.cloudflare.webhook_secret,
         )
 
     @property

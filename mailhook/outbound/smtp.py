@@ -8,6 +8,8 @@ re-raised as is: the caller records the reply as unconfirmed rather than risk a 
 
 from __future__ import annotations
 
+import ssl
+
 import aiosmtplib
 
 from mailhook.errors import RelayRejected, RelayUnavailable
@@ -25,6 +27,8 @@ class SmtpTransport:
 
     def __init__(self, settings: OutboundSettings) -> None:
         self._settings = settings
+        # RFC 8314/7817: a submission client verifies the server certificate and host name.
+        self._tls = ssl.create_default_context(cafile=settings.relay_ca_file or None)
 
     async def send(self, message: OutgoingMessage) -> None:
         """One SMTP transaction per reply."""
@@ -35,6 +39,7 @@ class SmtpTransport:
             timeout=settings.timeout_seconds,
             start_tls=settings.relay_starttls,
             use_tls=False,
+            tls_context=self._tls,
         )
         try:
             await client.connect()

@@ -6,22 +6,40 @@ what it accepted.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 @dataclass
 class RelaySink:
-    """Start with :meth:`start`, stop with :meth:`stop`; can be restarted on the same port."""
+    """Start with :meth:`start`, stop with :meth:`stop`; can be restarted on the same port.
+
+    With ``tls`` (an SSL context) it offers STARTTLS; with ``credentials`` it requires AUTH
+    (PLAIN/LOGIN, only after STARTTLS) and records who logged in.
+    """
 
     port: int
     mode: str = "accept"
     messages: list[tuple[str, list[str], Message]] = field(default_factory=list)
     controller: Controller | None = None
+    tls: ssl.SSLContext | None = None
+    credentials: tuple[str, str] | None = None
+    logins: list[str] = field(default_factory=list)
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        login, password = data.login.decode(), data.password.decode()
+        ok = self.credentials is not None and (login, password) == self.credentials
+        if ok:
+            self.logins.append(login)
+        return AuthResult(success=ok)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.mode == "defer":
@@ -34,7 +52,12 @@ class RelaySink:
         return "250 2.0.0 Ok: queued"
 
     def start(self) -> RelaySink:
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        extra: dict[str, Any] = {}
+        if self.tls is not None:
+            extra |= {"tls_context": self.tls, "require_starttls": True}
+        if self.credentials is not None:
+            extra |= {"authenticator": self._authenticate, "auth_required": True}
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **extra)
         self.controller.start()
         return self
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +14,7 @@ from sqlalchemy import select
 
 from mailhook.services import Services
 from mailhook.store.models import JobStatus, Reply, ReplyState, SpoolJob
+from tests.certs import self_signed
 from tests.fakes.relay import RelaySink
 from tests.harness.ports import free_port
 from tests.lmtp_client import lmtp_send, make_message
@@ -23,7 +27,7 @@ SMTP_OUT = {
     "MAILHOOK_OUTBOUND_RELAY_PORT": str(RELAY_PORT),
     "MAILHOOK_OUTBOUND_TIMEOUT_SECONDS": "5",
 }
-pytestmark = pytest.mark.parametrize("extra_env", [SMTP_OUT])
+TLS_RELAY_PORT = free_port()
 
 
 @pytest.fixture
@@ -50,6 +54,7 @@ async def job_state(services: Services) -> tuple[str, int, str]:
     return job.status, job.attempts, reply.state if reply else ""
 
 
+@pytest.mark.parametrize("extra_env", [SMTP_OUT])
 async def test_relay_down_then_back(services: Services, runtime: Any, relay: RelaySink) -> None:
     await send(services)
     for _ in range(200):
@@ -70,6 +75,7 @@ async def test_relay_down_then_back(services: Services, runtime: Any, relay: Rel
     assert [r.action for r in await activity(services)] == ["replied"]
 
 
+@pytest.mark.parametrize("extra_env", [SMTP_OUT])
 async def test_relay_defers_then_accepts(services: Services, runtime: Any, relay: RelaySink) -> None:
     relay.mode = "defer"
     relay.start()
@@ -84,6 +90,7 @@ async def test_relay_defers_then_accepts(services: Services, runtime: Any, relay
     assert len(relay.messages) == 1
 
 
+@pytest.mark.parametrize("extra_env", [SMTP_OUT])
 async def test_relay_rejects_permanently(services: Services, runtime: Any, relay: RelaySink) -> None:
     relay.mode = "reject"
     relay.start()
@@ -94,3 +101,55 @@ async def test_relay_rejects_permanently(services: Services, runtime: Any, relay
     [row] = await activity(services)
     assert row.action == "error" and "rejected by the relay" in row.reason
     assert relay.messages == []
+
+
+@pytest.fixture
+def tls_relay(tmp_path: Path) -> Iterator[tuple[RelaySink, Path]]:
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    sink = RelaySink(TLS_RELAY_PORT, tls=context, credentials=("mailhook", "relay secret 1")).start()
+    try:
+        yield sink, cert
+    finally:
+        sink.stop()
+
+
+@pytest.mark.parametrize(
+    "extra_env",
+    [
+        {
+            **SMTP_OUT,
+            "MAILHOOK_OUTBOUND_RELAY_PORT": str(TLS_RELAY_PORT),
+            "MAILHOOK_OUTBOUND_RELAY_STARTTLS": "true",
+            "MAILHOOK_OUTBOUND_RELAY_USERNAME": "mailhook",
+            "MAILHOOK_OUTBOUND_RELAY_PASSWORD": "relay secret 1",
+        }
+    ],
+)
+async def test_starttls_and_auth_with_the_relay(
+    make_settings: Any, services: Services, tls_relay: tuple[RelaySink, Path], extra_env: dict[str, str]
+) -> None:
+    from mailhook.app import Runtime
+    from mailhook.services import build_services
+    from mailhook.store.accounts import Accounts
+
+    sink, cert = tls_relay
+    # The relay's self-signed certificate is trusted through the CA file setting only.
+    settings = dataclasses.replace(
+        services.settings,
+        outbound=dataclasses.replace(services.settings.outbound, relay_ca_file=str(cert)),
+    )
+    trusted = build_services(settings)
+    accounts = Accounts(trusted.sessions)
+    await accounts.create_user("owner@example.com", "correct horse battery")
+    await accounts.add_mailbox("owner@example.com", "bot@agents.test")
+    running = Runtime(trusted, migrate=False)
+    await running.start()
+    try:
+        await send(trusted)
+        await wait_for_jobs(trusted, 1)
+    finally:
+        await running.stop()
+    assert sink.logins == ["mailhook"]
+    assert len(sink.messages) == 1
