@@ -163,7 +163,7 @@ def clean_handle(handle: str) -> str:
     """A hosted mailbox handle: lower-case letters, digits and dashes, not a role address."""
     if len(handle) > MAX_HANDLE:
         raise ValidationFailed(f"handle must be at most {MAX_HANDLE} characters")
-    if not HANDLE.match(handle):
+    if not HANDLE.fullmatch(handle):
         raise ValidationFailed(
             "handle must be lower-case letters a-z, digits and dashes, starting with a letter or digit"
         )
@@ -180,7 +180,7 @@ def clean_host(field: str, value: str) -> str:
     except ValueError:
         pass
     labels = host.split(".")
-    if len(host) > 253 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+    if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
         raise ValidationFailed(f"{field} must be a host name or an IP address")
     return host
 

@@ -108,6 +108,17 @@ async def _git(
     return out
 
 
+async def _has_commits(repo: Path) -> bool:
+    """False for no repository, or one whose first commit never happened (a failed record)."""
+    if not (repo / ".git").is_dir():
+        return False
+    try:
+        await _git(repo, "rev-parse", "--verify", "--quiet", "HEAD")
+    except GitFailed:
+        return False
+    return True
+
+
 def _write_atomically(path: Path, text: str) -> None:
     # newline="" keeps the persona byte-exact (no \r\n translation).
     temporary = path.with_suffix(".tmp")
@@ -119,7 +130,7 @@ def _write_atomically(path: Path, text: str) -> None:
 def check_commit_id(commit: str) -> str:
     """A lower-case hex commit id (7-40 digits), or :class:`ValidationFailed`."""
     commit = commit.strip().lower()
-    if not _COMMIT_ID.match(commit):
+    if not _COMMIT_ID.fullmatch(commit):
         raise ValidationFailed("commit must be 7 to 40 hexadecimal digits")
     return commit
 
@@ -151,7 +162,7 @@ class PersonaHistory:
     async def history(self, mailbox_id: int, limit: int = DEFAULT_LIMIT) -> list[PersonaVersion]:
         """Versions newest first (at most ``limit``); empty when the persona was never set."""
         repo = self.folder(mailbox_id)
-        if not (repo / ".git").is_dir():
+        if not await _has_commits(repo):
             return []
         log = await _git(repo, "log", "--topo-order", f"--max-count={limit}", "--format=%H%x00%ae%x00%at")
         entries = [line.split("\x00") for line in log.decode().splitlines() if line]
