@@ -20,6 +20,7 @@ from mailhook.logs import get_logger
 from mailhook.services import Services
 from mailhook.spool.workers import WorkerPool
 from mailhook.store.migrate import upgrade
+from mailhook.store.persona_history import git_binary
 
 log = get_logger(__name__)
 
@@ -36,6 +37,7 @@ class Runtime:
     async def start(self) -> None:
         """Migrate (embedded default), open the doors, start the workers."""
         settings = self.services.settings
+        git_binary()  # persona history needs git: fail at start, not on the first edit
         if self.migrate:
             await upgrade(self.services.engine)
         if settings.lmtp.enabled:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import httpx
 from sqlalchemy import text
 
@@ -25,6 +27,8 @@ async def run_checks(settings: Settings) -> list[str]:
         except DB_UNAVAILABLE as exc:
             problems.append(f"database unreachable ({type(exc).__name__}); check database.url")
         problems += await _check_llm(settings)
+        if shutil.which("git") is None:
+            problems.append("`git` is not installed: persona history needs it (apt-get install git)")
         if settings.outbound.mode == "smtp" and not settings.outbound.relay_host:
             problems.append("outbound.mode is smtp but outbound.relay_host is empty")
     finally:

@@ -14,7 +14,7 @@
 # during the install, and a system Postfix that runs anyway is stopped and disabled.
 set -euo pipefail
 
-readonly BASE_PACKAGES=(postfix postgresql)
+readonly BASE_PACKAGES=(postfix postgresql git)
 readonly POLICY_RC_D=/usr/sbin/policy-rc.d
 
 log() { printf 'system-deps: %s\n' "$*" >&2; }

@@ -20,7 +20,7 @@ from mailhook.errors import Conflict, NotFound, RelayUnavailable, TemporaryFailu
 from mailhook.mail.compose import render_bytes
 from mailhook.outbound.delivery import Delivered, OutgoingDelivery
 from mailhook.store.activity import ActivityAction, ActivityLog
-from mailhook.store.models import Activity, Mailbox, OutgoingKind, Reply, ReplyState, User
+from mailhook.store.models import Activity, Mailbox, MailboxStatus, OutgoingKind, Reply, ReplyState, User
 
 MAX_EDITED_CHARS = 100_000
 
@@ -71,6 +71,8 @@ class Approvals:
             .join(Mailbox, Mailbox.id == Reply.mailbox_id)
             .where(
                 Mailbox.owner_id == owner.id,
+                # A deleted mailbox's held mail is never sent (its owner closed it).
+                Mailbox.status != MailboxStatus.DELETED.value,
                 Reply.state == ReplyState.HELD.value,
                 Reply.kind == OutgoingKind.REPLY.value,
             )
