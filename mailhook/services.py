@@ -17,8 +17,10 @@ from mailhook.outbound.sandbox import SandboxTransport
 from mailhook.outbound.smtp import SmtpTransport
 from mailhook.outbound.transport import Transport
 from mailhook.oversight.approvals import Approvals
+from mailhook.oversight.mail_approval import ApprovalTokens
 from mailhook.pipeline.context import MessageContext
 from mailhook.pipeline.pipeline import Pipeline
+from mailhook.pipeline.steps.approval import ApprovalNoticeStep, ApprovalReplyStep
 from mailhook.pipeline.steps.compose import ComposeStep
 from mailhook.pipeline.steps.context import ContextStep
 from mailhook.pipeline.steps.decide import DecideStep
@@ -59,17 +61,20 @@ def build_pipeline(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     decider: Decider,
-    transport: Transport,
-    replies: ReplyStore,
+    delivery: OutgoingDelivery,
     activity: ActivityLog,
+    approvals: Approvals,
 ) -> Pipeline:
     """parse → mailbox → resume → guards → context → decide → compose → outbound guard →
     oversight → deliver, then escalation notice and record."""
-    delivery = OutgoingDelivery(replies, transport)
+    replies = delivery.replies
+    secret = settings.security.jwt_secret
+    tokens = ApprovalTokens(secret)
     deliver = DeliverStep(delivery)
     steps = (
         ParseStep(),
         MailboxStep(sessions),
+        ApprovalReplyStep(sessions, approvals, tokens),
         ResumeStep(replies, deliver),
         EtiquetteGuardStep(activity, Suppressions(sessions), settings.outbound.rate_limit_per_sender_hour),
         ContextStep(),
@@ -85,8 +90,9 @@ def build_pipeline(
         activity, Credits(sessions, settings), delivery, settings.security.jwt_secret, settings.public_url
     )
     after = (
-        EscalationNoticeStep(delivery, settings.security.jwt_secret),
-        MonitorCopyStep(delivery, settings.security.jwt_secret),
+        EscalationNoticeStep(delivery, secret),
+        ApprovalNoticeStep(delivery, tokens, secret, settings.public_url),
+        MonitorCopyStep(delivery, secret),
         record,
     )
     return Pipeline(steps, after)
@@ -110,11 +116,11 @@ class Services:
     approvals: Approvals = field(init=False)
 
     def __post_init__(self) -> None:
-        self.pipeline = build_pipeline(
-            self.settings, self.sessions, self.decider, self.transport, self.replies, self.activity
-        )
         delivery = OutgoingDelivery(self.replies, self.transport)
         self.approvals = Approvals(self.sessions, self.sealer, delivery, self.activity)
+        self.pipeline = build_pipeline(
+            self.settings, self.sessions, self.decider, delivery, self.activity, self.approvals
+        )
 
     async def run_job(self, job: ClaimedJob) -> str:
         """Worker entry point: one job through the pipeline; returns the action name."""

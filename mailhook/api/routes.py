@@ -5,6 +5,10 @@ from __future__ import annotations
 from litestar.types import ControllerRouterHandler
 
 from mailhook.api.auth import login
+from mailhook.api.controllers.account import MeController, register
+from mailhook.api.controllers.billing import BillingController
+from mailhook.api.controllers.mailboxes import MailboxController
+from mailhook.api.controllers.pending import PendingController
 from mailhook.api.controllers.spool import SpoolController
 from mailhook.api.controllers.unsubscribe import unsubscribe, unsubscribe_page
 from mailhook.api.health import health
@@ -12,7 +16,12 @@ from mailhook.api.health import health
 ROUTES: list[ControllerRouterHandler] = [
     health,
     login,
+    register,
+    MeController,
     SpoolController,
+    PendingController,
+    BillingController,
+    MailboxController,
     unsubscribe_page,
     unsubscribe,
 ]

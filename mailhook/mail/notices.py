@@ -105,3 +105,42 @@ def compose_monitor_copy(
     )
     msg.add_attachment(original, filename="reply.eml")
     return msg
+
+
+def compose_approval_notice(
+    *,
+    owner: str,
+    mailbox_address: str,
+    reply_to: str,
+    held_reply: bytes,
+    reasons: list[str],
+    review_url: str,
+    message_id: str,
+    date: datetime,
+) -> EmailMessage:
+    """ "Approval needed": the held reply, why it was held, and how to answer by mail."""
+    held = message_from_bytes(held_reply, policy=default_policy)
+    body = held.get_body(preferencelist=("plain",)) if isinstance(held, EmailMessage) else None
+    text = body.get_content() if body is not None else ""
+    msg = EmailMessage()
+    msg["From"] = Address(display_name="mailhook", addr_spec=mailbox_address)
+    msg["To"] = owner
+    msg.set_raw("Reply-To", reply_to)
+    msg["Subject"] = f"[mailhook] Approval needed: {strip_controls(str(held.get('subject', '')))}"
+    msg["Date"] = format_datetime(date if date.tzinfo else date.replace(tzinfo=UTC))
+    msg.set_raw("Message-ID", message_id)
+    msg.set_raw("Auto-Submitted", "auto-generated")
+    lines = [
+        "Reply to this message with APPROVE (or yes / send / ok) to send the reply below,",
+        "or REJECT (or no / cancel) to drop it. Only the first word of your answer counts.",
+        f"You can also review and edit it here: {review_url}",
+        "",
+        f"To: {held.get('to', '')}",
+        f"Cc: {held.get('cc', '') or '-'}",
+        f"Held because: {'; '.join(reasons) or 'gated mode'}",
+        "",
+        "Reply waiting for approval:",
+        _quote(text),
+    ]
+    msg.set_content("\n".join(lines), charset="utf-8", cte="quoted-printable")
+    return msg

@@ -253,6 +253,7 @@ class OutgoingKind(enum.StrEnum):
     ESCALATION = "escalation"
     BILLING_NOTICE = "billing_notice"
     MONITOR_COPY = "monitor_copy"
+    APPROVAL_NOTICE = "approval_notice"
 
 
 class Reply(Base):
@@ -266,7 +267,7 @@ class Reply(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("spool_jobs.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16), default=OutgoingKind.REPLY.value)
+    kind: Mapped[str] = mapped_column(String(32), default=OutgoingKind.REPLY.value)
     mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     envelope_sender: Mapped[str] = mapped_column(String(320), default="")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from email.message import Message
 
 import httpx
 from sqlalchemy import select, update
@@ -21,6 +22,10 @@ async def login(api: httpx.AsyncClient, email: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
+async def to_customer(services: Services) -> list[Message]:
+    return [m for m in await outbox(services) if "alice@example.org" in str(m["To"])]
+
+
 async def held_replies(services: Services, api: httpx.AsyncClient, count: int) -> dict[str, str]:
     async with services.sessions() as session, session.begin():
         await session.execute(update(Mailbox).values(mode="gated"))
@@ -35,7 +40,7 @@ async def held_replies(services: Services, api: httpx.AsyncClient, count: int) -
 
 async def test_owner_reads_edits_and_approves(api: httpx.AsyncClient, services: Services) -> None:
     owner = await held_replies(services, api, 2)
-    assert await outbox(services) == [], "gated: nothing leaves on its own"
+    assert await to_customer(services) == [], "gated: nothing reaches the customer on its own"
     listing = sorted((await api.get("/api/v1/pending", headers=owner)).json(), key=lambda p: p["subject"])
     assert [p["subject"] for p in listing] == ["Re: question 0", "Re: question 1"]
     assert listing[0]["recipients"] == ["alice@example.org"] and listing[0]["reasons"] == ["gated mode"]
@@ -49,7 +54,7 @@ async def test_owner_reads_edits_and_approves(api: httpx.AsyncClient, services: 
     assert edited.status_code == 200 and edited.json() == {"result": "sent"}
     plain = await api.post(f"/api/v1/pending/{listing[1]['id']}/approve", headers=owner)
     assert plain.status_code == 200
-    sent = await outbox(services)
+    sent = await to_customer(services)
     assert len(sent) == 2
     bodies = [m.get_payload(decode=True).decode() for m in sent]
     assert sum("Your order ships tomorrow." in b for b in bodies) == 1
@@ -76,9 +81,9 @@ async def test_reject_erases_and_other_owners_see_nothing(api: httpx.AsyncClient
     rejected = await api.post(f"/api/v1/pending/{pending['id']}/reject", headers=owner)
     assert rejected.status_code == 200
     async with services.sessions() as session:
-        reply = await session.scalar(select(Reply))
+        reply = await session.scalar(select(Reply).where(Reply.kind == "reply"))
     assert reply is not None and reply.state == ReplyState.REJECTED.value and reply.sealed_message is None
-    assert await outbox(services) == []
+    assert await to_customer(services) == []
 
 
 async def test_bad_approval_bodies(api: httpx.AsyncClient, services: Services) -> None:
@@ -91,3 +96,39 @@ async def test_bad_approval_bodies(api: httpx.AsyncClient, services: Services) -
     assert broken.status_code == 400
     assert (await api.get("/api/v1/pending/999999", headers=owner)).status_code == 404
     assert len((await api.get("/api/v1/pending", headers=owner)).json()) == 1, "still held after bad input"
+
+
+async def answer(services: Services, sender: str, to: str, text: str) -> None:
+    data = make_message(sender=sender, to=to, subject="Re: [mailhook] Approval needed", body=text)
+    result = await asyncio.to_thread(lmtp_send, services.settings.lmtp.port, sender, [to], data)
+    assert result.data[to].startswith("250")
+
+
+async def test_approval_by_mail_needs_token_and_owner(api: httpx.AsyncClient, services: Services) -> None:
+    await held_replies(services, api, 2)
+    notices = [m for m in await outbox(services) if m["Subject"].startswith("[mailhook] Approval needed")]
+    assert len(notices) == 2 and all(n["To"] == "owner@example.com" for n in notices)
+    first, second = (str(n["Reply-To"]) for n in notices)
+    assert first.startswith("bot+approve-") and first.endswith("@agents.test")
+    assert "Thanks, we will get back to you." in notices[0].get_payload(decode=True).decode()
+
+    forged = first.rsplit("-", 1)[0] + "-aaaaaaaaaaaaaaaa@agents.test"
+    await answer(services, "owner@example.com", forged, "APPROVE")
+    await answer(services, "alice@example.org", first, "approve")  # right token, not the owner
+    await answer(services, "owner@example.com", first, "Hmm, let me think\n\n> APPROVE or REJECT")
+    await wait_for_jobs(services, 5)
+    assert await to_customer(services) == []
+
+    await answer(services, "owner@example.com", first, "Yes, send it.\n\nOn Tue, mailhook wrote:\n> REJECT")
+    await answer(services, "owner@example.com", second, "reject")
+    await wait_for_jobs(services, 7)
+    sent = await to_customer(services)
+    assert len(sent) == 1, "exactly the approved reply went out"
+    reasons = [r.reason for r in await activity(services) if r.action == "skipped"]
+    assert "approval address with a bad signature" in reasons
+    assert "approval answer not from the owner" in reasons
+    assert "approval answer without approve or reject" in reasons
+    assert "owner answered approve by mail" in reasons and "owner answered reject by mail" in reasons
+    async with services.sessions() as session:
+        states = sorted((await session.scalars(select(Reply.state).where(Reply.kind == "reply"))).all())
+    assert states == ["rejected", "sent"]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 15:45:15.979599
+Create Date: 2026-11-25 15:51:58.899562
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def upgrade() -> None:
         "replies",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("job_id", sa.Integer(), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("mailbox_id", sa.Integer(), nullable=False),
         sa.Column("message_id", sa.String(length=255), nullable=False),
         sa.Column("envelope_sender", sa.String(length=320), nullable=False),
