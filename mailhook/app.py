@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 
 from mailhook.api.errors import EXCEPTION_HANDLERS
+from mailhook.api.protections import cors, rate_limits
 from mailhook.api.routes import ROUTES
 from mailhook.doors.delivery import DeliveryHandler
 from mailhook.doors.listener import start_lmtp, start_smtp
@@ -88,6 +89,9 @@ def create_app(services: Services, *, migrate: bool = True) -> Litestar:
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         logging_config=None,  # logging is ours (mailhook.logs): JSON, redacted
+        request_max_body_size=services.settings.http.max_body_bytes,
+        cors_config=cors(services.settings),
+        middleware=rate_limits(services.settings),
     )
     app.state.services = services
     app.state.runtime = runtime

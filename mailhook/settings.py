@@ -80,6 +80,10 @@ class HttpSettings:
     host: str = _doc("Address the HTTP server listens on.", "127.0.0.1")
     port: int = _doc("Port the HTTP server listens on.", 8000)
     public_url: str = _doc("URL users reach the web UI at (links in e-mails). Empty: from host/port.", "")
+    max_body_bytes: int = _doc("Largest request body accepted by the API (413 past it).", 1024 * 1024)
+    cors_origins: str = _doc("Comma-separated origins allowed by CORS. Empty: CORS off.", "")
+    rate_limit_ip_per_minute: int = _doc("API requests per client address per minute (429 past it).", 300)
+    rate_limit_user_per_minute: int = _doc("API requests per signed-in user per minute (429 past it).", 120)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from mailhook.store.db import DB_UNAVAILABLE
 
 @get("/api/health", opt={"public": True})
 async def health(state: State) -> Response[dict[str, object]]:
-    """200 with spool depth when the database answers, 503 otherwise."""
+    """200 with spool depth and the configured model provider when the database answers, else 503."""
     services: Services = state.services
     try:
         async with services.engine.connect() as conn:
@@ -20,4 +20,5 @@ async def health(state: State) -> Response[dict[str, object]]:
         depth = await services.spool.depth()
     except DB_UNAVAILABLE:
         return Response({"status": "degraded", "database": "unreachable"}, status_code=503)
-    return Response({"status": "ok", "database": "ok", "spool": depth})
+    llm = services.settings.llm.provider
+    return Response({"status": "ok", "database": "ok", "spool": depth, "llm": llm if llm != "none" else None})

@@ -10,11 +10,18 @@ from mailhook.api.controllers.billing import BillingController
 from mailhook.api.controllers.mailboxes import MailboxController
 from mailhook.api.controllers.pending import PendingController
 from mailhook.api.controllers.spool import SpoolController
-from mailhook.api.controllers.unsubscribe import unsubscribe, unsubscribe_page
+from mailhook.api.controllers.unsubscribe import (
+    unsubscribe,
+    unsubscribe_page,
+    unsubscribe_page_query,
+    unsubscribe_query,
+)
 from mailhook.api.health import health
+from mailhook.api.metrics import metrics
 
 ROUTES: list[ControllerRouterHandler] = [
     health,
+    metrics,
     login,
     register,
     MeController,
@@ -24,4 +31,6 @@ ROUTES: list[ControllerRouterHandler] = [
     MailboxController,
     unsubscribe_page,
     unsubscribe,
+    unsubscribe_page_query,
+    unsubscribe_query,
 ]

@@ -10,7 +10,7 @@ from html import escape
 
 from litestar import Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
 from mailhook.errors import NotFound
 from mailhook.services import Services
@@ -40,7 +40,23 @@ def _links(state: State) -> UnsubscribeLinks:
 
 @get("/u/{token:str}", opt={"public": True})
 async def unsubscribe_page(state: State, token: FromPath[str]) -> Response[str]:
-    """Confirm before unsubscribing."""
+    """Confirm before unsubscribing (the link in the List-Unsubscribe header and footer)."""
+    return _confirm(state, token)
+
+
+@get("/unsubscribe", opt={"public": True})
+async def unsubscribe_page_query(state: State, token: FromQuery[str] = "") -> Response[str]:
+    """The same page as ``/u/<token>``, for links that carry the token as a query parameter."""
+    return _confirm(state, token)
+
+
+@post("/unsubscribe", status_code=200, opt={"public": True})
+async def unsubscribe_query(state: State, token: FromQuery[str] = "") -> Response[str]:
+    """The same one-click target as ``POST /u/<token>``."""
+    return await _unsubscribe(state, token)
+
+
+def _confirm(state: State, token: str) -> Response[str]:
     try:
         address = _links(state).address(token)
     except NotFound:
@@ -56,6 +72,10 @@ async def unsubscribe_page(state: State, token: FromPath[str]) -> Response[str]:
 @post("/u/{token:str}", status_code=200, opt={"public": True})
 async def unsubscribe(state: State, token: FromPath[str]) -> Response[str]:
     """Record the unsubscribe (one-click POST or the confirmation form)."""
+    return await _unsubscribe(state, token)
+
+
+async def _unsubscribe(state: State, token: str) -> Response[str]:
     try:
         address = _links(state).address(token)
     except NotFound:
