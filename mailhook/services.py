@@ -13,6 +13,7 @@ from mailhook.billing.credits import Credits
 from mailhook.crypto import Sealer
 from mailhook.guard.outbound import OutboundGuard
 from mailhook.outbound.delivery import OutgoingDelivery
+from mailhook.outbound.dkim import DkimSigner
 from mailhook.outbound.sandbox import SandboxTransport
 from mailhook.outbound.smtp import SmtpTransport
 from mailhook.outbound.transport import Transport
@@ -116,7 +117,8 @@ class Services:
     approvals: Approvals = field(init=False)
 
     def __post_init__(self) -> None:
-        delivery = OutgoingDelivery(self.replies, self.transport)
+        signer = DkimSigner(self.settings.dkim.key_dir, self.settings.dkim.selector)
+        delivery = OutgoingDelivery(self.replies, self.transport, signer)
         self.approvals = Approvals(self.sessions, self.sealer, delivery, self.activity)
         self.pipeline = build_pipeline(
             self.settings, self.sessions, self.decider, delivery, self.activity, self.approvals

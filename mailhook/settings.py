@@ -157,6 +157,20 @@ class OutboundSettings:
 
 
 @dataclass(frozen=True)
+class DkimSettings:
+    """DKIM signing of outgoing mail (RFC 6376)."""
+
+    key_dir: str = _doc(
+        "Directory of private keys named `<domain>.pem` (RSA) or `<domain>.ed25519.pem`. "
+        "Empty: no signing (let your MTA sign).",
+        "",
+    )
+    selector: str = _doc(
+        "DKIM selector; publish the public key at `<selector>._domainkey.<domain>`.", "mailhook"
+    )
+
+
+@dataclass(frozen=True)
 class AgentSettings:
     """Hosted agent addresses."""
 
@@ -223,6 +237,7 @@ class Settings:
     spool: SpoolSettings = field(default_factory=SpoolSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
+    dkim: DkimSettings = field(default_factory=DkimSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
     cloudflare: CloudflareSettings = field(default_factory=CloudflareSettings)
     log: LogSettings = field(default_factory=LogSettings)

@@ -10,6 +10,7 @@ import enum
 
 from mailhook.errors import RelayRejected, RelayUnavailable
 from mailhook.logs import get_logger
+from mailhook.outbound.dkim import DkimSigner
 from mailhook.outbound.transport import OutgoingMessage, Transport
 from mailhook.store.models import ReplyState
 from mailhook.store.replies import ReplyRecord, ReplyStore
@@ -30,9 +31,10 @@ class Delivered(enum.Enum):
 class OutgoingDelivery:
     """Moves a record through ``pending → sending → sent`` around one transport call."""
 
-    def __init__(self, replies: ReplyStore, transport: Transport) -> None:
+    def __init__(self, replies: ReplyStore, transport: Transport, signer: DkimSigner | None = None) -> None:
         self.replies = replies
         self.transport = transport
+        self.signer = signer
 
     async def deliver(self, record: ReplyRecord, mailbox_id: int) -> Delivered:
         """Send unless already sent or possibly sent. Raises RelayUnavailable to retry later."""
@@ -50,13 +52,16 @@ class OutgoingDelivery:
 
     async def _send(self, record: ReplyRecord, mailbox_id: int) -> Delivered:
         assert record.data is not None
+        data = record.data
+        if self.signer is not None:
+            data = self.signer.sign(data, record.envelope_sender.rpartition("@")[2])
         outgoing = OutgoingMessage(
             reply_id=record.id,
             mailbox_id=mailbox_id,
             message_id=record.message_id,
             envelope_sender=record.envelope_sender,
             recipients=record.recipients,
-            data=record.data,
+            data=data,
         )
         try:
             await self.transport.send(outgoing)
