@@ -7,6 +7,7 @@ from litestar.types import ControllerRouterHandler
 from mailhook.api.auth import login
 from mailhook.api.controllers.account import MeController, register
 from mailhook.api.controllers.billing import BillingController
+from mailhook.api.controllers.inbound import cloudflare_inbound
 from mailhook.api.controllers.mailboxes import MailboxController
 from mailhook.api.controllers.pending import PendingController
 from mailhook.api.controllers.spool import SpoolController
@@ -33,4 +34,5 @@ ROUTES: list[ControllerRouterHandler] = [
     unsubscribe,
     unsubscribe_page_query,
     unsubscribe_query,
+    cloudflare_inbound,
 ]

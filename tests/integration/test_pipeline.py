@@ -121,9 +121,10 @@ async def test_gated_mode_holds_reply_sealed(services: Services, runtime: Any) -
         box.mode = "gated"
     await send(services, make_message())
     await wait_for_jobs(services, 1)
-    assert await outbox(services) == []
+    [notice] = await outbox(services)
+    assert notice["To"] == "owner@example.com", "only the owner hears of it: an approval notice"
     async with services.sessions() as session:
-        reply = await session.scalar(select(Reply))
+        reply = await session.scalar(select(Reply).where(Reply.kind == "reply"))
     assert reply is not None and reply.state == ReplyState.HELD.value
     assert b"Thanks" not in (reply.sealed_message or b""), "held replies are stored encrypted"
     assert b"Thanks" in services.sealer.open(reply.sealed_message or b"")
