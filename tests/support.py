@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import email
-from email.message import Message
+from email import policy
+from email.message import EmailMessage
 
 from sqlalchemy import select
 
@@ -27,11 +28,20 @@ async def wait_for_jobs(services: Services, count: int, timeout: float = 20.0) -
         await asyncio.sleep(0.05)
 
 
-async def outbox(services: Services) -> list[Message]:
+async def outbox(services: Services) -> list[EmailMessage]:
     """Replies in the sandbox outbox, decrypted and parsed."""
     async with services.sessions() as session:
         rows = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
-    return [email.message_from_bytes(services.sealer.open(r.sealed_message)) for r in rows]
+    parsed = [
+        email.message_from_bytes(services.sealer.open(r.sealed_message), policy=policy.default) for r in rows
+    ]
+    return [m for m in parsed if isinstance(m, EmailMessage)]
+
+
+def text_of(message: EmailMessage) -> str:
+    """The plain-text body of a message (the text/plain part of a multipart reply)."""
+    part = message.get_body(preferencelist=("plain",))
+    return str(part.get_content()) if part is not None else ""
 
 
 async def activity(services: Services) -> list[Activity]:

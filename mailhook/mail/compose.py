@@ -13,6 +13,7 @@ long msg-id into an RFC 2047 encoded-word, which is not a msg-id any more.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -39,7 +40,7 @@ _HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-
 _FOLD_WIDTH = 78
 _MAX_LINE = 998
 # RFC 3676 §4.3 signature separator.
-_SIGNATURE_SEPARATOR = "\n\n-- \n"
+SIGNATURE_SEPARATOR = "\n\n-- \n"
 
 
 def make_message_id(seed: bytes, domain: str) -> str:
@@ -81,16 +82,39 @@ def _body(body_text: str, footer: str | None) -> str:
     text = body_text.replace("\r\n", "\n").replace("\r", "\n")
     if footer:
         footer_text = footer.replace("\r\n", "\n").replace("\r", "\n")
-        text = text.rstrip("\n") + _SIGNATURE_SEPARATOR + footer_text
+        text = text.rstrip("\n") + SIGNATURE_SEPARATOR + footer_text
     return text
 
 
-def _set_body(msg: EmailMessage, text: str) -> None:
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def text_to_html(text: str) -> str:
+    """A simple HTML rendering of plain text: escaped, paragraphs, line breaks, links.
+
+    Only http(s) URLs become links, and the text is escaped first, so nothing the model wrote
+    can add markup (no script, no styles, no hidden content).
+    """
+
+    def paragraph(block: str) -> str:
+        escaped = html.escape(block)
+        linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+        return "<p>" + linked.replace("\n", "<br>\n") + "</p>"
+
+    blocks = [b for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
+    body = "\n".join(paragraph(b) for b in blocks)
+    return f'<!doctype html>\n<html><body style="font-family:sans-serif">\n{body}\n</body></html>\n'
+
+
+def set_body(msg: EmailMessage, text: str, *, with_html: bool = False) -> None:
     # 7bit when we can (every relay and DKIM canonicalisation is happy), else quoted-printable
     # rather than 8bit, so the reply does not depend on the relay's 8BITMIME (RFC 6152).
     plain = text.isascii() and all(len(line) <= _FOLD_WIDTH for line in text.split("\n"))
     cte = "7bit" if plain else "quoted-printable"
     msg.set_content(text, subtype="plain", charset="utf-8", cte=cte)
+    if with_html:
+        # RFC 2046 §5.1.4 multipart/alternative: plain first, the richer form last.
+        msg.add_alternative(text_to_html(text), subtype="html", charset="utf-8", cte="quoted-printable")
 
 
 def _add_extra_headers(msg: EmailMessage, extra_headers: Mapping[str, str]) -> None:
@@ -127,6 +151,7 @@ def compose_reply(
     date: datetime,
     footer: str | None = None,
     extra_headers: Mapping[str, str] | None = None,
+    with_html: bool = False,
 ) -> EmailMessage:
     """The reply to ``parent`` as a text/plain UTF-8 message; raises ValueError on bad input."""
     to = _checked_addresses(recipients.to, "To")
@@ -151,7 +176,7 @@ def compose_reply(
     if extra_headers:
         _add_extra_headers(msg, extra_headers)
     msg["MIME-Version"] = "1.0"
-    _set_body(msg, _body(body_text, footer))
+    set_body(msg, _body(body_text, footer), with_html=with_html)
     return msg
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhook.crypto import Sealer
 from mailhook.errors import Conflict, NotFound, RelayUnavailable, TemporaryFailure, ValidationFailed
-from mailhook.mail.compose import render_bytes
+from mailhook.mail.compose import SIGNATURE_SEPARATOR, render_bytes, set_body
 from mailhook.outbound.delivery import Delivered, OutgoingDelivery
 from mailhook.store.activity import ActivityAction, ActivityLog
 from mailhook.store.models import Activity, Mailbox, MailboxStatus, OutgoingKind, Reply, ReplyState, User
@@ -174,7 +174,10 @@ class Approvals:
         if not text.strip() or len(text) > MAX_EDITED_CHARS:
             raise ValidationFailed(f"the edited reply must be 1 to {MAX_EDITED_CHARS:,} characters")
         message = _parse(self._sealer.open(reply.sealed_message or b""))
-        message.set_content(text, charset="utf-8", cte="quoted-printable")
+        # Keep the signature and unsubscribe footer (after the RFC 3676 "-- " separator).
+        _, separator, footer = _body_text(message).partition(SIGNATURE_SEPARATOR)
+        message.clear_content()
+        set_body(message, text.rstrip("\n") + separator + footer, with_html=True)
         sealed = self._sealer.seal(render_bytes(message))
         async with self._sessions() as session, session.begin():
             row = await session.get(Reply, reply.id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from email.message import Message
+from email.message import EmailMessage
 
 import httpx
 from sqlalchemy import select, update
@@ -12,7 +12,7 @@ from mailhook.services import Services
 from mailhook.store.accounts import Accounts
 from mailhook.store.models import Mailbox, Reply, ReplyState
 from tests.lmtp_client import lmtp_send, make_message
-from tests.support import activity, outbox, wait_for_jobs
+from tests.support import activity, outbox, text_of, wait_for_jobs
 
 PASSWORD = "correct horse battery"
 
@@ -22,7 +22,7 @@ async def login(api: httpx.AsyncClient, email: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
-async def to_customer(services: Services) -> list[Message]:
+async def to_customer(services: Services) -> list[EmailMessage]:
     return [m for m in await outbox(services) if "alice@example.org" in str(m["To"])]
 
 
@@ -56,8 +56,10 @@ async def test_owner_reads_edits_and_approves(api: httpx.AsyncClient, services: 
     assert plain.status_code == 200
     sent = await to_customer(services)
     assert len(sent) == 2
-    bodies = [m.get_payload(decode=True).decode() for m in sent]
+    bodies = [text_of(m) for m in sent]
     assert sum("Your order ships tomorrow." in b for b in bodies) == 1
+    edited_body = next(b for b in bodies if "Your order ships tomorrow." in b)
+    assert "To stop automatic replies" in edited_body, "an edit keeps the signature and unsubscribe footer"
     assert sent[0]["In-Reply-To"] is not None and sent[0]["Auto-Submitted"] == "auto-replied"
     again = await api.post(f"/api/v1/pending/{listing[0]['id']}/approve", headers=owner)
     assert again.status_code == 404, "a decided reply cannot be sent twice"

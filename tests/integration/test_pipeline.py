@@ -34,7 +34,11 @@ async def test_reply_is_threaded_reply_all_and_auto_submitted(services: Services
     assert reply["Subject"] == "Re: Question about my order"
     assert "alice@example.org" in reply["To"]
     assert "carol@example.org" in reply["Cc"] and "bot@agents.test" not in reply["Cc"]
-    assert "Thanks, we will get back to you." in reply.get_payload(decode=True).decode()
+    plain = reply.get_body(preferencelist=("plain",))
+    html_part = reply.get_body(preferencelist=("html",))
+    assert plain is not None and "Thanks, we will get back to you." in plain.get_content()
+    assert html_part is not None and "<p>Thanks, we will get back to you.</p>" in html_part.get_content()
+    assert '<a href="http' in html_part.get_content(), "the unsubscribe link is a link"
     [row] = await activity(services)
     assert (row.action, row.recipient) == ("replied", "alice@example.org")
 

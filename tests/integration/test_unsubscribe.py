@@ -9,7 +9,7 @@ import httpx
 from mailhook.services import Services
 from tests.fakes.llm import FakeLLM
 from tests.lmtp_client import lmtp_send, make_message
-from tests.support import activity, outbox, wait_for_jobs
+from tests.support import activity, outbox, text_of, wait_for_jobs
 
 
 async def send(services: Services, subject: str) -> None:
@@ -27,7 +27,7 @@ async def test_unsubscribe_link_stops_replies(
     [reply] = await outbox(services)
     assert reply["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = reply["List-Unsubscribe"].strip("<>")
-    assert url in reply.get_payload(decode=True).decode(), "the footer carries the same link"
+    assert url in text_of(reply), "the footer carries the same link"
     path = "/" + url.split("/", 3)[3]
 
     page = await api.get(path)

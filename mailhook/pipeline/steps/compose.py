@@ -62,6 +62,7 @@ class ComposeStep:
             message_id=ctx.reply_message_id,
             date=utcnow(),
             footer=footer(mailbox.signature, unsubscribe),
+            with_html=True,
             extra_headers={
                 # Tells Exchange not to answer our reply with an out-of-office (loop prevention).
                 "X-Auto-Response-Suppress": "All",
