@@ -9,6 +9,7 @@ from mailhook.api.controllers.account import MeController, register
 from mailhook.api.controllers.billing import BillingController
 from mailhook.api.controllers.inbound import cloudflare_inbound
 from mailhook.api.controllers.mailboxes import MailboxController
+from mailhook.api.controllers.onboarding import OnboardingController
 from mailhook.api.controllers.pending import PendingController
 from mailhook.api.controllers.spool import SpoolController
 from mailhook.api.controllers.unsubscribe import (
@@ -30,6 +31,7 @@ ROUTES: list[ControllerRouterHandler] = [
     PendingController,
     BillingController,
     MailboxController,
+    OnboardingController,
     unsubscribe_page,
     unsubscribe,
     unsubscribe_page_query,

@@ -175,7 +175,7 @@ class Approvals:
             raise ValidationFailed(f"the edited reply must be 1 to {MAX_EDITED_CHARS:,} characters")
         message = _parse(self._sealer.open(reply.sealed_message or b""))
         # Keep the signature and unsubscribe footer (after the RFC 3676 "-- " separator).
-        _, separator, footer = _body_text(message).partition(SIGNATURE_SEPARATOR)
+        _, separator, footer = _body_text(message).replace("\r\n", "\n").partition(SIGNATURE_SEPARATOR)
         message.clear_content()
         set_body(message, text.rstrip("\n") + separator + footer, with_html=True)
         sealed = self._sealer.seal(render_bytes(message))
