@@ -20,7 +20,16 @@ from mailhook.errors import Conflict, NotFound, RelayUnavailable, TemporaryFailu
 from mailhook.mail.compose import SIGNATURE_SEPARATOR, render_bytes, set_body
 from mailhook.outbound.delivery import Delivered, OutgoingDelivery
 from mailhook.store.activity import ActivityAction, ActivityLog
-from mailhook.store.models import Activity, Mailbox, MailboxStatus, OutgoingKind, Reply, ReplyState, User
+from mailhook.store.models import (
+    Activity,
+    Mailbox,
+    MailboxStatus,
+    OutgoingKind,
+    Reply,
+    ReplyState,
+    User,
+    require_id,
+)
 
 MAX_EDITED_CHARS = 100_000
 
@@ -79,7 +88,7 @@ class Approvals:
             .order_by(Reply.id)
         )
         if reply_id is not None:
-            query = query.where(Reply.id == reply_id)
+            query = query.where(Reply.id == require_id(reply_id, "pending reply"))
         async with self._sessions() as session:
             return [(r, m) for r, m in (await session.execute(query)).all()]
 

@@ -35,7 +35,7 @@ from mailhook.errors import Conflict, NotFound, ValidationFailed
 from mailhook.settings import Settings
 from mailhook.store.accounts import clean_email
 from mailhook.store.activity import ActivityAction
-from mailhook.store.models import Activity, Mailbox, MailboxStatus, OversightMode, User
+from mailhook.store.models import Activity, Mailbox, MailboxStatus, OversightMode, User, require_id
 from mailhook.store.persona_history import PersonaHistory
 
 HANDLE: Final = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -57,7 +57,6 @@ DEFAULT_PAGE_SIZE: Final = 20
 MAX_PAGE_SIZE: Final = 200
 MAX_PAGE: Final = 1_000_000
 HANDLED: Final = (ActivityAction.REPLIED, ActivityAction.DRAFTED, ActivityAction.TESTED_PERSONA)
-_MAX_ID = 2**31 - 1  # PostgreSQL integer: a larger id in a URL is simply not found
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
@@ -283,8 +282,7 @@ async def clean_config(patch: ConfigPatch, *, kind: str) -> dict[str, Any]:
 
 
 def _check_id(mailbox_id: int) -> None:
-    if not 1 <= mailbox_id <= _MAX_ID:
-        raise NotFound("no such mailbox")
+    require_id(mailbox_id, "mailbox")
 
 
 # --- the service --------------------------------------------------------------------------------

@@ -37,6 +37,20 @@ NAMING = {
 }
 
 
+#: Primary keys are 32-bit on PostgreSQL; an id outside this range names nothing (and would
+#: overflow the driver), so callers answer "not found" instead of asking the database.
+MAX_ID = 2**31 - 1
+
+
+def require_id(value: int, what: str) -> int:
+    """``value`` if it can be an id, else :class:`~mailhook.errors.NotFound`."""
+    from mailhook.errors import NotFound
+
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(f"no such {what}")
+    return value
+
+
 def utcnow() -> datetime:
     """Aware UTC now; every timestamp in the database is UTC."""
     return datetime.now(UTC)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from mailhook.api.auth import current_user, require_admin
 from mailhook.errors import NotFound
 from mailhook.services import Services
-from mailhook.store.models import Mailbox, OutboxMessage, User
+from mailhook.store.models import Mailbox, OutboxMessage, User, require_id
 
 
 @dataclass
@@ -82,7 +82,7 @@ class SpoolController(Controller):
         query = (
             select(OutboxMessage)
             .join(Mailbox, Mailbox.id == OutboxMessage.mailbox_id)
-            .where(OutboxMessage.id == item_id, Mailbox.owner_id == user.id)
+            .where(OutboxMessage.id == require_id(item_id, "outbox message"), Mailbox.owner_id == user.id)
         )
         async with services.sessions() as session:
             row = await session.scalar(query)
@@ -108,6 +108,6 @@ class SpoolController(Controller):
         """Queue a dead-lettered job again (admins)."""
         require_admin(user)
         services: Services = state.services
-        if not await services.spool.requeue(job_id):
+        if not await services.spool.requeue(require_id(job_id, "dead-lettered job")):
             raise NotFound("no such dead-lettered job")
         return {"queued": job_id}
