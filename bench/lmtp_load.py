@@ -1,0 +1,235 @@
+"""Load generators for the ingest benchmark: Postfix's smtp-source, and an ack-latency client.
+
+* :func:`run_smtp_source` drives throughput with Postfix's ``smtp-source -L`` (C, parallel
+  sessions) and times the whole run on the wall clock.
+* :func:`measure_latency` is our own LMTP client (RFC 2033) on raw sockets, one thread per
+  connection: for each message it sends the data, then times from writing the final ``.`` to
+  reading the reply for the one recipient. That is the time the server takes to make the
+  message safe (for mailhook: commit it to the spool) and say so.
+
+Every message is unique. mailhook drops a second delivery of the same Message-ID or the same
+bytes to one mailbox (``250 2.0.0 Already queued``, no new job), so repeats would measure the
+dedup path. smtp-source writes ``Message-Id: <pid.fd.count@host>``, unique within a run and
+across runs (new pid); our client puts a fresh token in the Message-ID and in the body.
+
+smtp-source's ``-N`` is NOT used: it prepends a sequence number to the *recipient* address
+(``1bot@agents.test``), which mailhook rightly refuses with ``550 5.1.1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import statistics
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOST = "127.0.0.1"
+SENDER = "a@example.org"
+RECIPIENT = "bot@agents.test"
+LINE = 76  # body line length (RFC 5322 recommends at most 78)
+
+
+def find_smtp_source() -> str | None:
+    """Path of Postfix's smtp-source (Debian installs it in /usr/sbin), or None."""
+    found = shutil.which("smtp-source")
+    if found:
+        return found
+    debian = Path("/usr/sbin/smtp-source")
+    return str(debian) if debian.exists() else None
+
+
+# --- throughput: smtp-source ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThroughputRun:
+    """One smtp-source run: ``messages`` acknowledged in ``seconds`` of wall clock."""
+
+    messages: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
+def smtp_source_argv(
+    binary: str, port: int, *, messages: int, sessions: int, size: int, reuse: bool
+) -> list[str]:
+    """The smtp-source command line: LMTP, ``sessions`` in parallel, ``size`` bytes of body.
+
+    Without ``-d`` every message gets a new connection (connect, greeting, LHLO, ..., QUIT);
+    with ``reuse`` (``-d``) each session keeps its connection, as Postfix's LMTP connection cache
+    does (``lmtp_cache_connection = yes``).
+    """
+    argv = [binary, "-L", "-s", str(sessions), "-m", str(messages), "-l", str(size)]
+    if reuse:
+        argv.append("-d")
+    return [*argv, "-f", SENDER, "-t", RECIPIENT, f"{HOST}:{port}"]
+
+
+def run_smtp_source(argv: list[str], messages: int, timeout: float = 900.0) -> ThroughputRun:
+    """Run smtp-source and time it. It exits non-zero at the first non-2xx reply."""
+    started = time.perf_counter()
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"smtp-source exited {result.returncode}: {(result.stderr or result.stdout).strip()[-500:]}"
+        )
+    return ThroughputRun(messages, seconds)
+
+
+# --- ack latency: our own LMTP client --------------------------------------------------------------
+
+
+def make_message(token: str, size: int) -> bytes:
+    """A unique RFC 5322 message with about ``size`` bytes of body (CRLF, no line starts with '.')."""
+    head = (
+        f"From: <{SENDER}>\r\n"
+        f"To: <{RECIPIENT}>\r\n"
+        f"Subject: ingest benchmark {token}\r\n"
+        "Date: Wed, 25 Nov 2026 10:00:00 +0000\r\n"
+        f"Message-ID: <{token}@bench.example.org>\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=us-ascii\r\n"
+        "\r\n"
+    )
+    lines = [f"benchmark message {token}"]
+    filled = len(lines[0]) + 2
+    while filled < size:
+        width = min(LINE, max(1, size - filled - 2))
+        lines.append("x" * width)
+        filled += width + 2
+    return (head + "\r\n".join(lines) + "\r\n").encode()
+
+
+@dataclass
+class LatencyRun:
+    """Per-message ack latencies (ms) of one run, and what the server answered."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    accepted: int = 0
+    refused: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies_ms)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies_ms, 99)
+
+
+def percentile(values: list[float], pct: int) -> float:
+    """The ``pct``-th percentile (linear interpolation between closest ranks)."""
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
+
+
+class LmtpConnection:
+    """One blocking LMTP connection (TCP_NODELAY, so the final '.' is not held back by Nagle)."""
+
+    def __init__(self, port: int, timeout: float = 60.0) -> None:
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.file = self.sock.makefile("rb")
+        self.expect("220", self.reply())
+        self.expect("250", self.command("LHLO bench.example.org"))
+
+    def reply(self) -> str:
+        """One reply, possibly multi-line (RFC 5321 4.2.1)."""
+        lines = []
+        while True:
+            raw = self.file.readline()
+            if not raw:
+                raise ConnectionError("server closed the connection")
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            lines.append(line)
+            if len(line) < 4 or line[3] != "-":
+                return "\n".join(lines)
+
+    def command(self, line: str) -> str:
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.reply()
+
+    @staticmethod
+    def expect(code: str, reply: str) -> None:
+        if not reply.startswith(code):
+            raise RuntimeError(f"expected {code}, got {reply!r}")
+
+    def send_timed(self, message: bytes) -> tuple[str, float]:
+        """Send one message to one recipient; the reply after DATA and its latency in seconds."""
+        self.expect("250", self.command(f"MAIL FROM:<{SENDER}>"))
+        self.expect("250", self.command(f"RCPT TO:<{RECIPIENT}>"))
+        self.expect("354", self.command("DATA"))
+        self.sock.sendall(message)
+        started = time.perf_counter()
+        self.sock.sendall(b".\r\n")
+        reply = self.reply()  # RFC 2033: one reply per accepted recipient; we sent one
+        return reply, time.perf_counter() - started
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.command("QUIT")
+        self.file.close()
+        self.sock.close()
+
+
+def measure_latency(port: int, *, messages: int, connections: int, size: int) -> LatencyRun:
+    """Send ``messages`` unique messages over ``connections`` concurrent connections."""
+    run_id = uuid.uuid4().hex[:12]
+    batches = [
+        [make_message(f"{run_id}.{n}", size) for n in range(c, messages, connections)]
+        for c in range(connections)
+    ]
+    batches = [b for b in batches if b]
+    run = LatencyRun()
+    lock = threading.Lock()
+    start = threading.Barrier(len(batches) + 1)  # all connections open, then go together
+    errors: list[BaseException] = []
+
+    def worker(batch: list[bytes]) -> None:
+        try:
+            conn = LmtpConnection(port)
+        except BaseException as exc:
+            errors.append(exc)
+            start.abort()
+            return
+        try:
+            start.wait()
+            for message in batch:
+                reply, seconds = conn.send_timed(message)
+                with lock:
+                    if reply.startswith("2"):
+                        run.accepted += 1
+                        run.latencies_ms.append(seconds * 1000.0)
+                    else:
+                        run.refused.append(reply)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(b,), daemon=True) for b in batches]
+    for thread in threads:
+        thread.start()
+    with contextlib.suppress(threading.BrokenBarrierError):  # a failed connect: reported below
+        start.wait(timeout=60)
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    run.seconds = time.perf_counter() - began
+    if errors:
+        raise RuntimeError(f"latency client failed: {errors[0]!r}") from errors[0]
+    if not run.latencies_ms:
+        raise RuntimeError(f"no message accepted; replies: {run.refused[:3]}")
+    return run
