@@ -35,6 +35,7 @@ from mailhook.pipeline.steps.oversight import OversightStep
 from mailhook.pipeline.steps.parse import ParseStep
 from mailhook.pipeline.steps.record import RecordStep
 from mailhook.pipeline.steps.resume import ResumeStep
+from mailhook.pipeline.steps.threat import ThreatStep, split_list
 from mailhook.settings import Settings
 from mailhook.spool.spool import ClaimedJob, Spool
 from mailhook.store.activity import ActivityLog
@@ -78,12 +79,18 @@ def build_pipeline(
         ApprovalReplyStep(sessions, approvals, tokens),
         ResumeStep(replies, deliver),
         EtiquetteGuardStep(activity, Suppressions(sessions), settings.outbound.rate_limit_per_sender_hour),
+        ThreatStep(settings.guard),
         ContextStep(),
         DecideStep(decider),
         ComposeStep(
             settings.security.jwt_secret, UnsubscribeLinks(settings.security.jwt_secret, settings.public_url)
         ),
-        OutboundGuardStep(OutboundGuard()),
+        OutboundGuardStep(
+            OutboundGuard(
+                internal_hostnames=split_list(settings.guard.internal_hostnames),
+                allow=split_list(settings.guard.allow),
+            )
+        ),
         OversightStep(replies),
         deliver,
     )

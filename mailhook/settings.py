@@ -157,6 +157,29 @@ class OutboundSettings:
 
 
 @dataclass(frozen=True)
+class GuardSettings:
+    """The outbound guard and inbound threat scoring (docs/guard.md)."""
+
+    internal_hostnames: str = _doc(
+        "Comma-separated internal host names the outbound guard never lets out (high severity).", ""
+    )
+    allow: str = _doc(
+        "Comma-separated allow-list: rule ids (`pii.phone`, or a family `pii.*`) to skip, or exact "
+        "values that may be sent (e.g. your support phone number).",
+        "",
+    )
+    trusted_authserv_ids: str = _doc(
+        "Comma-separated authserv-ids of YOUR MTA's Authentication-Results headers (RFC 8601); only "
+        "those SPF/DKIM/DMARC verdicts count. Empty: verdicts are ignored.",
+        "",
+    )
+    inbound_warn_at: int = _doc("Inbound threat score logged as a warning.", 20)
+    inbound_escalate_at: int = _doc(
+        "Inbound threat score at which the owner decides instead of the model.", 40
+    )
+
+
+@dataclass(frozen=True)
 class DkimSettings:
     """DKIM signing of outgoing mail (RFC 6376)."""
 
@@ -238,6 +261,7 @@ class Settings:
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
+    guard: GuardSettings = field(default_factory=GuardSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
     cloudflare: CloudflareSettings = field(default_factory=CloudflareSettings)
     log: LogSettings = field(default_factory=LogSettings)

@@ -55,6 +55,7 @@ class MessageContext:
     reply_message_id: str = ""
     reply_data: bytes = b""
     findings: list[Finding] = field(default_factory=list)
+    threat: dict[str, object] = field(default_factory=dict)
     outcome: Outcome | None = None
 
     def need_message(self) -> ParsedMessage:

@@ -18,8 +18,11 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -119,28 +122,37 @@ class Spool:
         mid_hash: str | None,
         sealed: bytes,
     ) -> list[Accepted]:
+        # One INSERT … ON CONFLICT DO NOTHING RETURNING per recipient: the unique constraints
+        # decide duplicates atomically (no read-then-write race), and the common case is a
+        # single statement. Only on a conflict is the existing job looked up.
         accepted: list[Accepted] = []
         async with self._sessions() as session, session.begin():
             for recipient, mailbox_id in targets:
-                existing = await _find_duplicate(session, mailbox_id, content_hash, mid_hash)
-                if existing is not None:
-                    accepted.append(Accepted(recipient, existing, duplicate=True))
+                values = {
+                    "mailbox_id": mailbox_id,
+                    "source": inbound.source,
+                    "envelope_sender": inbound.envelope_sender,
+                    "recipient": recipient,
+                    "message_id_hash": mid_hash,
+                    "content_hash": content_hash,
+                    "size": len(inbound.raw),
+                    "sealed_raw": sealed,
+                    "status": JobStatus.QUEUED.value,
+                    "attempts": 0,
+                    "created_at": inbound.received_at,
+                    "next_attempt_at": inbound.received_at,
+                    "last_error": "",
+                    "outcome": "",
+                }
+                insert = _insert_for(session)(SpoolJob).values(**values).on_conflict_do_nothing()
+                job_id = await session.scalar(insert.returning(SpoolJob.id))
+                if job_id is not None:
+                    accepted.append(Accepted(recipient, int(job_id), duplicate=False))
                     continue
-                job = SpoolJob(
-                    mailbox_id=mailbox_id,
-                    source=inbound.source,
-                    envelope_sender=inbound.envelope_sender,
-                    recipient=recipient,
-                    message_id_hash=mid_hash,
-                    content_hash=content_hash,
-                    size=len(inbound.raw),
-                    sealed_raw=sealed,
-                    created_at=inbound.received_at,
-                    next_attempt_at=inbound.received_at,
-                )
-                session.add(job)
-                await session.flush()
-                accepted.append(Accepted(recipient, job.id, duplicate=False))
+                existing = await _find_duplicate(session, mailbox_id, content_hash, mid_hash)
+                if existing is None:  # pragma: no cover - a conflict always has a row
+                    raise IntegrityError("spool insert conflicted without a row", None, ValueError())
+                accepted.append(Accepted(recipient, existing, duplicate=True))
         return accepted
 
     # --- workers -------------------------------------------------------------------------------
@@ -278,6 +290,13 @@ class Spool:
         async with self._sessions() as session:
             rows = await session.execute(select(SpoolJob.status, func.count()).group_by(SpoolJob.status))
             return {status: int(count) for status, count in rows.all()}
+
+
+def _insert_for(session: AsyncSession) -> Any:
+    """The dialect's INSERT construct (both offer ``on_conflict_do_nothing``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert
+    return sqlite_insert
 
 
 async def _find_duplicate(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from mailhook.guard.outbound import OutboundGuard
 from mailhook.pipeline.context import Finding, MessageContext
 
@@ -16,5 +18,5 @@ class OutboundGuardStep:
 
     async def process(self, ctx: MessageContext) -> None:
         """Fill ``ctx.findings``."""
-        for hit in self._guard.scan_bytes(ctx.reply_data):
+        for hit in await asyncio.to_thread(self._guard.scan_message, ctx.reply_data):
             ctx.findings.append(Finding(hit.rule, hit.severity))

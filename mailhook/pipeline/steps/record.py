@@ -49,6 +49,8 @@ class RecordStep:
         detail = dict(outcome.detail)
         if ctx.findings:
             detail["findings"] = [{"rule": f.rule, "severity": f.severity} for f in ctx.findings]
+        if ctx.threat and (ctx.threat.get("score") or 0):
+            detail["threat"] = ctx.threat
         first_time = await self._activity.record(
             ctx.job.mailbox_id,
             outcome.action,
