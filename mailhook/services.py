@@ -14,6 +14,7 @@ from mailhook.crypto import Sealer
 from mailhook.guard.outbound import OutboundGuard
 from mailhook.outbound.delivery import OutgoingDelivery
 from mailhook.outbound.dkim import DkimSigner
+from mailhook.outbound.owner_notices import OwnerNotices
 from mailhook.outbound.sandbox import SandboxTransport
 from mailhook.outbound.smtp import SmtpTransport
 from mailhook.outbound.transport import Transport
@@ -94,14 +95,12 @@ def build_pipeline(
         OversightStep(replies),
         deliver,
     )
-    record = RecordStep(
-        activity, Credits(sessions, settings), delivery, settings.security.jwt_secret, settings.public_url
-    )
+    notices = OwnerNotices(delivery, secret)
     after = (
-        EscalationNoticeStep(delivery, secret),
-        ApprovalNoticeStep(delivery, tokens, secret, settings.public_url),
-        MonitorCopyStep(delivery, secret),
-        record,
+        EscalationNoticeStep(notices),
+        ApprovalNoticeStep(notices, tokens, settings.public_url),
+        MonitorCopyStep(notices),
+        RecordStep(activity, Credits(sessions, settings), notices, settings.public_url),
     )
     return Pipeline(steps, after)
 

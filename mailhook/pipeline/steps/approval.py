@@ -8,22 +8,19 @@
 
 from __future__ import annotations
 
-import hmac
+from email.message import EmailMessage
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhook.errors import MailhookError
 from mailhook.logs import get_logger
-from mailhook.mail.addresses import domain_of
-from mailhook.mail.compose import make_message_id, render_bytes
 from mailhook.mail.notices import compose_approval_notice
-from mailhook.outbound.delivery import OutgoingDelivery
+from mailhook.outbound.owner_notices import OwnerNotices
 from mailhook.oversight.approvals import Approvals
 from mailhook.oversight.mail_approval import ApprovalTokens, decision_word
 from mailhook.pipeline.context import MessageContext, Stop
 from mailhook.store.activity import ActivityAction
 from mailhook.store.models import OutgoingKind, ReplyState, User, utcnow
-from mailhook.store.replies import NewOutgoing
 
 log = get_logger(__name__)
 
@@ -33,56 +30,43 @@ class ApprovalNoticeStep:
 
     name = "approval_notice"
 
-    def __init__(
-        self, delivery: OutgoingDelivery, tokens: ApprovalTokens, secret: str, public_url: str
-    ) -> None:
-        self._delivery = delivery
+    def __init__(self, notices: OwnerNotices, tokens: ApprovalTokens, public_url: str) -> None:
+        self._notices = notices
         self._tokens = tokens
-        self._secret = secret.encode()
         self._review_url = public_url.rstrip("/") + "/pending"
 
     async def process(self, ctx: MessageContext) -> None:
         """Compose once and deliver the notice for a held reply."""
-        if ctx.outcome is None or ctx.outcome.action is not ActivityAction.QUEUED or ctx.mailbox is None:
+        mailbox = ctx.mailbox
+        if ctx.outcome is None or ctx.outcome.action is not ActivityAction.QUEUED or mailbox is None:
             return
-        replies = self._delivery.replies
-        held = await replies.for_job(ctx.job.id, OutgoingKind.REPLY)
+        held = await self._notices.delivery.replies.for_job(ctx.job.id, OutgoingKind.REPLY)
         if held is None or held.state is not ReplyState.HELD or held.data is None:
             return
-        notice = await replies.for_job(ctx.job.id, OutgoingKind.APPROVAL_NOTICE)
-        if notice is None:
-            notice = await replies.prepare(self._compose(ctx, held.id, held.data))
+        reasons = [ctx.outcome.reason] if ctx.outcome.reason else []
+        reply_to = self._tokens.reply_address(mailbox.address, held.id)
+        held_data = held.data
+
+        def compose(message_id: str) -> EmailMessage:
+            return compose_approval_notice(
+                owner=ctx.owner_email,
+                mailbox_address=mailbox.address,
+                reply_to=reply_to,
+                held_reply=held_data,
+                reasons=reasons,
+                review_url=self._review_url,
+                message_id=message_id,
+                date=utcnow(),
+            )
+
         try:
-            result = await self._delivery.deliver(notice, ctx.mailbox.id)
+            result = await self._notices.send(
+                OutgoingKind.APPROVAL_NOTICE, ctx.job.id, mailbox, ctx.owner_email, compose
+            )
         except MailhookError as exc:  # the reply is safely held; the API still shows it
             log.warning("approval_notice_failed", error=type(exc).__name__)
             return
         ctx.outcome.detail["owner_notified"] = result.value
-
-    def _compose(self, ctx: MessageContext, reply_id: int, held: bytes) -> NewOutgoing:
-        mailbox = ctx.need_mailbox()
-        seed = hmac.digest(self._secret, f"approval:{ctx.job.id}".encode(), "sha256")
-        message_id = make_message_id(seed, domain_of(mailbox.address))
-        reasons = [ctx.outcome.reason] if ctx.outcome and ctx.outcome.reason else []
-        notice = compose_approval_notice(
-            owner=ctx.owner_email,
-            mailbox_address=mailbox.address,
-            reply_to=self._tokens.reply_address(mailbox.address, reply_id),
-            held_reply=held,
-            reasons=reasons,
-            review_url=self._review_url,
-            message_id=message_id,
-            date=utcnow(),
-        )
-        return NewOutgoing(
-            job_id=ctx.job.id,
-            mailbox_id=mailbox.id,
-            kind=OutgoingKind.APPROVAL_NOTICE,
-            message_id=message_id,
-            envelope_sender=mailbox.address,
-            recipients=(ctx.owner_email,),
-            data=render_bytes(notice),
-        )
 
 
 class ApprovalReplyStep:

@@ -6,17 +6,14 @@ composed reply any more and sends no copy (a copy is never worth a second reply'
 
 from __future__ import annotations
 
-import hmac
+from email.message import EmailMessage
 
 from mailhook.logs import get_logger
-from mailhook.mail.addresses import domain_of
-from mailhook.mail.compose import make_message_id, render_bytes
 from mailhook.mail.notices import compose_monitor_copy
-from mailhook.outbound.delivery import OutgoingDelivery
+from mailhook.outbound.owner_notices import OwnerNotices
 from mailhook.pipeline.context import MessageContext
 from mailhook.store.activity import ActivityAction
 from mailhook.store.models import OutgoingKind, OversightMode, utcnow
-from mailhook.store.replies import NewOutgoing
 
 log = get_logger(__name__)
 
@@ -26,9 +23,8 @@ class MonitorCopyStep:
 
     name = "monitor_copy"
 
-    def __init__(self, delivery: OutgoingDelivery, secret: str) -> None:
-        self._delivery = delivery
-        self._secret = secret.encode()
+    def __init__(self, notices: OwnerNotices) -> None:
+        self._notices = notices
 
     async def process(self, ctx: MessageContext) -> None:
         """No-op unless this run sent a reply of a monitored mailbox."""
@@ -41,28 +37,20 @@ class MonitorCopyStep:
             or not ctx.reply_data
         ):
             return
-        seed = hmac.digest(self._secret, f"monitor:{ctx.job.id}".encode(), "sha256")
-        message_id = make_message_id(seed, domain_of(mailbox.address))
-        copy = compose_monitor_copy(
-            owner=ctx.owner_email,
-            mailbox_address=mailbox.address,
-            reply=ctx.reply_data,
-            message_id=message_id,
-            date=utcnow(),
-        )
-        record = await self._delivery.replies.prepare(
-            NewOutgoing(
-                job_id=ctx.job.id,
-                mailbox_id=mailbox.id,
-                kind=OutgoingKind.MONITOR_COPY,
+
+        def compose(message_id: str) -> EmailMessage:
+            return compose_monitor_copy(
+                owner=ctx.owner_email,
+                mailbox_address=mailbox.address,
+                reply=ctx.reply_data,
                 message_id=message_id,
-                envelope_sender=mailbox.address,
-                recipients=(ctx.owner_email,),
-                data=render_bytes(copy),
+                date=utcnow(),
             )
-        )
+
         try:
-            result = await self._delivery.deliver(record, mailbox.id)
+            result = await self._notices.send(
+                OutgoingKind.MONITOR_COPY, ctx.job.id, mailbox, ctx.owner_email, compose
+            )
         except Exception as exc:  # the reply went out; a lost copy must not redo the job
             log.warning("monitor_copy_failed", error=type(exc).__name__)
             return

@@ -7,18 +7,15 @@ notice, delivered like any outgoing message (crash-safe, through the transport).
 
 from __future__ import annotations
 
-import hmac
+from email.message import EmailMessage
 
 from mailhook.billing.credits import Credits
 from mailhook.logs import get_logger
-from mailhook.mail.addresses import domain_of
-from mailhook.mail.compose import make_message_id, render_bytes
 from mailhook.mail.notices import compose_billing_notice
-from mailhook.outbound.delivery import OutgoingDelivery
+from mailhook.outbound.owner_notices import OwnerNotices
 from mailhook.pipeline.context import MessageContext
 from mailhook.store.activity import ActivityLog
 from mailhook.store.models import OutgoingKind, utcnow
-from mailhook.store.replies import NewOutgoing
 
 log = get_logger(__name__)
 
@@ -29,17 +26,11 @@ class RecordStep:
     name = "record"
 
     def __init__(
-        self,
-        activity: ActivityLog,
-        credits: Credits,
-        delivery: OutgoingDelivery,
-        secret: str,
-        public_url: str,
+        self, activity: ActivityLog, credits: Credits, notices: OwnerNotices, public_url: str
     ) -> None:
         self._activity = activity
         self._credits = credits
-        self._delivery = delivery
-        self._secret = secret.encode()
+        self._notices = notices
         self._billing_url = public_url.rstrip("/") + "/billing"
 
     async def process(self, ctx: MessageContext) -> None:
@@ -68,27 +59,19 @@ class RecordStep:
 
     async def _notify_owner(self, ctx: MessageContext) -> None:
         mailbox = ctx.need_mailbox()
-        seed = hmac.digest(self._secret, f"billing:{ctx.job.id}".encode(), "sha256")
-        message_id = make_message_id(seed, domain_of(mailbox.address))
-        notice = compose_billing_notice(
-            owner=ctx.owner_email,
-            mailbox_address=mailbox.address,
-            billing_url=self._billing_url,
-            message_id=message_id,
-            date=utcnow(),
-        )
-        record = await self._delivery.replies.prepare(
-            NewOutgoing(
-                job_id=ctx.job.id,
-                mailbox_id=mailbox.id,
-                kind=OutgoingKind.BILLING_NOTICE,
+
+        def compose(message_id: str) -> EmailMessage:
+            return compose_billing_notice(
+                owner=ctx.owner_email,
+                mailbox_address=mailbox.address,
+                billing_url=self._billing_url,
                 message_id=message_id,
-                envelope_sender=mailbox.address,
-                recipients=(ctx.owner_email,),
-                data=render_bytes(notice),
+                date=utcnow(),
             )
-        )
+
         try:
-            await self._delivery.deliver(record, mailbox.id)
+            await self._notices.send(
+                OutgoingKind.BILLING_NOTICE, ctx.job.id, mailbox, ctx.owner_email, compose
+            )
         except Exception as exc:  # the reply itself is done; a failed notice must not redo it
             log.warning("billing_notice_failed", error=type(exc).__name__)
