@@ -15,6 +15,7 @@ from litestar import Litestar
 from mailhook.api.errors import EXCEPTION_HANDLERS
 from mailhook.api.protections import cors, rate_limits
 from mailhook.api.routes import ROUTES
+from mailhook.errors import ConfigError
 from mailhook.doors.delivery import DeliveryHandler
 from mailhook.doors.listener import start_lmtp, start_smtp
 from mailhook.logs import get_logger
@@ -38,7 +39,11 @@ class Runtime:
     async def start(self) -> None:
         """Migrate (embedded default), open the doors, start the workers."""
         settings = self.services.settings
-        git_binary()  # persona history needs git: fail at start, not on the first edit
+        try:
+            git_binary()
+        except ConfigError as exc:
+            # Mail keeps flowing without git; only persona edits (their history) need it.
+            log.warning("persona_history_unavailable", problem=str(exc))
         if self.migrate:
             await upgrade(self.services.engine)
         if settings.lmtp.enabled:
