@@ -15,9 +15,9 @@ from litestar import Litestar
 from mailhook.api.errors import EXCEPTION_HANDLERS
 from mailhook.api.protections import cors, rate_limits
 from mailhook.api.routes import ROUTES
-from mailhook.errors import ConfigError
 from mailhook.doors.delivery import DeliveryHandler
 from mailhook.doors.listener import start_lmtp, start_smtp
+from mailhook.errors import ConfigError
 from mailhook.logs import get_logger
 from mailhook.services import Services
 from mailhook.spool.workers import WorkerPool
