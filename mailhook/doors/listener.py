@@ -28,6 +28,7 @@ async def start_lmtp(handler: DeliveryHandler, settings: LmtpSettings) -> asynci
             enable_SMTPUTF8=True,
             decode_data=False,
             hostname=hostname,
+            ident="mailhook",  # the greeting names no software version
             timeout=SESSION_TIMEOUT,
             loop=loop,
         )
@@ -58,6 +59,7 @@ async def start_smtp(handler: DeliveryHandler, settings: SmtpSettings) -> asynci
             enable_SMTPUTF8=True,
             decode_data=False,
             hostname=hostname,
+            ident="mailhook",  # the greeting names no software version
             tls_context=context,
             require_starttls=settings.require_tls and context is not None,
             timeout=SESSION_TIMEOUT,
