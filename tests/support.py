@@ -48,3 +48,16 @@ async def activity(services: Services) -> list[Activity]:
     """The activity log, oldest first."""
     async with services.sessions() as session:
         return list((await session.scalars(select(Activity).order_by(Activity.id))).all())
+
+
+async def token_users(services: Services, *emails: str) -> list[tuple[int, dict[str, str]]]:
+    """Users written straight to the database with an unusable password hash: (id, bearer
+    header) for each. argon2 costs ~0.5 s a user, and these tests authenticate with tokens."""
+    from mailhook.api.auth import issue_token
+    from mailhook.store.models import User
+
+    users = [User(email=email, password_hash="!") for email in emails]
+    async with services.sessions() as session, session.begin():
+        session.add_all(users)
+    secret = services.settings.security.jwt_secret
+    return [(user.id, {"Authorization": f"Bearer {issue_token(user.id, secret)}"}) for user in users]

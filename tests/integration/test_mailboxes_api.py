@@ -12,16 +12,16 @@ from typing import Any
 import httpx
 import pytest
 
-from mailhook.api.auth import issue_token
 from mailhook.app import create_app
 from mailhook.billing.credits import Credits
 from mailhook.errors import Conflict
 from mailhook.services import Services
 from mailhook.store.activity import ActivityAction, ActivityLog
 from mailhook.store.mailboxes import Actor, Mailboxes
-from mailhook.store.models import Mailbox, MailboxStatus, User
+from mailhook.store.models import Mailbox, MailboxStatus
 from mailhook.store.persona_history import PersonaHistory
 from tests.http import serve_http
+from tests.support import token_users
 
 IMAP_LOGIN = "imap-user-4242"
 IMAP_SECRET = "app-password-Zq8#x1"
@@ -69,26 +69,13 @@ def external(**overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def api(services: Services) -> AsyncIterator[Api]:
-    # Rows written directly with an unusable hash: argon2 costs ~0.5 s a user, and the tests
-    # authenticate with tokens, not passwords.
-    owner, other = (
-        User(email="owner@example.com", password_hash="!"),
-        User(email="other@example.com", password_hash="!"),
-    )
-    async with services.sessions() as session, session.begin():
-        session.add_all([owner, other])
-    secret = services.settings.security.jwt_secret
+    (_, owner), (_, other) = await token_users(services, "owner@example.com", "other@example.com")
     app = create_app(services, migrate=False)
     async with (
         serve_http(app, services.settings.http.port) as base_url,
         httpx.AsyncClient(base_url=base_url, timeout=30) as http,
     ):
-        yield Api(
-            http,
-            services,
-            {"Authorization": f"Bearer {issue_token(owner.id, secret)}"},
-            {"Authorization": f"Bearer {issue_token(other.id, secret)}"},
-        )
+        yield Api(http, services, owner, other)
 
 
 def assert_no_secrets(text: str) -> None:

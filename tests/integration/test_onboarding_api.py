@@ -18,7 +18,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from mailhook.api.auth import issue_token
 from mailhook.api.controllers.onboarding import DISCOVER_STATE_KEY
 from mailhook.app import create_app
 from mailhook.autoconfig import MxRecord, SrvRecord, discover
@@ -28,6 +27,7 @@ from mailhook.services import Services
 from mailhook.store.batch import MAX_ROWS, BatchRow, import_rows, parse_batch_csv
 from mailhook.store.models import Mailbox, User
 from tests.http import serve_http
+from tests.support import token_users
 
 SECRET = "batch-secret-Qx7#p2"
 HOSTED = "agent_name,password\n"
@@ -80,27 +80,14 @@ class Api:
 
 @pytest.fixture
 async def api(services: Services) -> AsyncIterator[Api]:
-    # Users written directly with an unusable hash: the tests authenticate with tokens.
-    owner, other = (
-        User(email="owner@example.com", password_hash="!"),
-        User(email="other@example.com", password_hash="!"),
-    )
-    async with services.sessions() as session, session.begin():
-        session.add_all([owner, other])
-    secret = services.settings.security.jwt_secret
+    (owner_id, owner), (_, other) = await token_users(services, "owner@example.com", "other@example.com")
     app = create_app(services, migrate=False)
     app.state[DISCOVER_STATE_KEY] = functools.partial(discover, resolver=FakeDns(), fetch=no_documents)
     async with (
         serve_http(app, services.settings.http.port) as base_url,
         httpx.AsyncClient(base_url=base_url, timeout=30) as http,
     ):
-        yield Api(
-            http,
-            services,
-            {"Authorization": f"Bearer {issue_token(owner.id, secret)}"},
-            {"Authorization": f"Bearer {issue_token(other.id, secret)}"},
-            owner.id,
-        )
+        yield Api(http, services, owner, other, owner_id)
 
 
 def ndjson(response: httpx.Response) -> list[dict[str, Any]]:
