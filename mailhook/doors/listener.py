@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from typing import Any
 
 from mailhook.doors.delivery import DeliveryHandler
 from mailhook.doors.lmtp import LMTPDoor, SessionLimiter, SMTPDoor
@@ -14,24 +15,27 @@ from mailhook.settings import LmtpSettings, SmtpSettings
 SESSION_TIMEOUT = 300.0
 
 
+def _session_options(max_message_bytes: int, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+    """What both doors pass to aiosmtpd for every session."""
+    return {
+        "data_size_limit": max_message_bytes,
+        "enable_SMTPUTF8": True,
+        "decode_data": False,  # bytes in, bytes to the spool: no charset guessing
+        "hostname": socket.getfqdn(),
+        "ident": "mailhook",  # the greeting names no software version
+        "timeout": SESSION_TIMEOUT,
+        "loop": loop,
+    }
+
+
 async def start_lmtp(handler: DeliveryHandler, settings: LmtpSettings) -> asyncio.Server:
     """Listen for LMTP; returns the server (``close()`` stops accepting)."""
     loop = asyncio.get_running_loop()
     limiter = SessionLimiter(settings.max_connections)
-    hostname = socket.getfqdn()
+    options = _session_options(settings.max_message_bytes, loop)
 
     def factory() -> LMTPDoor:
-        return LMTPDoor(
-            handler,
-            limiter=limiter,
-            data_size_limit=settings.max_message_bytes,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            hostname=hostname,
-            ident="mailhook",  # the greeting names no software version
-            timeout=SESSION_TIMEOUT,
-            loop=loop,
-        )
+        return LMTPDoor(handler, limiter=limiter, **options)
 
     return await loop.create_server(factory, settings.host, settings.port, reuse_address=True)
 
@@ -49,21 +53,15 @@ async def start_smtp(handler: DeliveryHandler, settings: SmtpSettings) -> asynci
     loop = asyncio.get_running_loop()
     limiter = SessionLimiter(settings.max_connections)
     context = tls_context(settings.tls_cert, settings.tls_key) if settings.tls_cert else None
-    hostname = socket.getfqdn()
+    options = _session_options(settings.max_message_bytes, loop)
 
     def factory() -> SMTPDoor:
         return SMTPDoor(
             handler,
             limiter=limiter,
-            data_size_limit=settings.max_message_bytes,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            hostname=hostname,
-            ident="mailhook",  # the greeting names no software version
             tls_context=context,
             require_starttls=settings.require_tls and context is not None,
-            timeout=SESSION_TIMEOUT,
-            loop=loop,
+            **options,
         )
 
     return await loop.create_server(factory, settings.host, settings.port, reuse_address=True)
