@@ -39,6 +39,24 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         server.stop()
 
 
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[Any]:
+    """A private PostgreSQL (with an ``outage`` database) that a test may stop and start."""
+    from tests.harness.postgres import PostgresServer
+
+    if not PostgresServer.available():
+        if IN_CI:
+            pytest.fail("PostgreSQL binaries missing in CI: scripts/system-deps.sh should install them")
+        pytest.skip(PostgresServer.unavailable_reason() or "no PostgreSQL")
+    server = PostgresServer(tmp_path / "pg")
+    server.start()
+    server.create_database("outage")
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 _db_counter = iter(range(1, 1_000_000))
 
 

@@ -16,7 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -302,23 +302,6 @@ async def test_endpoint_is_off_without_a_secret(api: httpx.AsyncClient, services
 
 
 # --- database outage: temporary (503), then the worker's retry is accepted ------------------------
-
-
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[Any]:
-    from tests.harness.postgres import PostgresServer
-
-    if not PostgresServer.available():
-        if IN_CI:
-            pytest.fail("PostgreSQL binaries missing in CI: scripts/system-deps.sh should install them")
-        pytest.skip(PostgresServer.unavailable_reason() or "no PostgreSQL")
-    server = PostgresServer(tmp_path / "pg")
-    server.start()
-    server.create_database("outage")
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.mark.postgres

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,19 +19,6 @@ from tests.lmtp_client import lmtp_send, make_message
 from tests.support import outbox, wait_for_jobs
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
-    if not PostgresServer.available():
-        pytest.skip(PostgresServer.unavailable_reason() or "no PostgreSQL")
-    server = PostgresServer(tmp_path / "pg")
-    server.start()
-    server.create_database("outage")
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
