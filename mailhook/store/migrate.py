@@ -27,14 +27,14 @@ def _upgrade(connection: Connection, revision: str) -> None:
     command.upgrade(config, revision)
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (default: newest)."""
+async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
+    """Bring the schema to ``revision`` (default: every head, newest)."""
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, revision)
 
 
-def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+def _current(connection: Connection) -> tuple[str, ...]:
+    return MigrationContext.configure(connection).get_current_heads()
 
 
 async def pending_revisions(engine: AsyncEngine) -> list[str]:
@@ -43,6 +43,6 @@ async def pending_revisions(engine: AsyncEngine) -> list[str]:
         current = await conn.run_sync(_current)
     script = ScriptDirectory.from_config(alembic_config())
     heads = script.get_heads()
-    if current in heads:
+    if set(current) == set(heads):
         return []
     return [rev.revision for rev in script.iterate_revisions(tuple(heads), current or "base")]
