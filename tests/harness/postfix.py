@@ -39,6 +39,7 @@ from .ports import LOOPBACK, free_port, wait_listening
 FRAGMENT_DIR = Path(__file__).resolve().parents[2] / "postfix"
 MAIN_CF_FRAGMENT = FRAGMENT_DIR / "main.cf.fragment"
 MASTER_CF_FRAGMENT = FRAGMENT_DIR / "master.cf.fragment"
+MILTER_CF_FRAGMENT = FRAGMENT_DIR / "main.cf.milter.fragment"
 
 MIN_VERSION = (3, 5)  # several LMTP next-hops per destination; postlogd needs 3.4
 _SBIN = ("/usr/sbin", "/sbin", "/usr/bin")
@@ -163,6 +164,8 @@ class PostfixInstance:
     it, SMTP clients may only send to the agent domains, and mail Postfix itself generates for
     other domains (bounces) fails with a 5.7.1 "no outbound relay" error.
     ``extra_main_cf`` overrides any setting (e.g. ``{"lmtp_data_done_timeout": "5s"}``).
+    With ``milter_port``, ``postfix/main.cf.milter.fragment`` is added (before ``extra_main_cf``)
+    with its milter address pointed at ``127.0.0.1:milter_port``.
     """
 
     def __init__(
@@ -173,6 +176,7 @@ class PostfixInstance:
         relay_catch_port: int | None = None,
         *,
         extra_main_cf: Mapping[str, str] | None = None,
+        milter_port: int | None = None,
     ) -> None:
         if not domains:
             raise ValueError("at least one agent domain is needed")
@@ -181,6 +185,7 @@ class PostfixInstance:
         self.domains = list(domains)
         self.relay_catch_port = relay_catch_port
         self.extra_main_cf = dict(extra_main_cf or {})
+        self.milter_port = milter_port
         self.smtp_port = free_port()
         self.root: Path | None = None
         self._running = False
@@ -291,7 +296,16 @@ class PostfixInstance:
                 }
             )
         settings["smtpd_recipient_restrictions"] = settings["smtpd_relay_restrictions"]
+        if self.milter_port is not None:
+            settings.update(self.milter_settings())
         settings.update(self.extra_main_cf)
+        return settings
+
+    def milter_settings(self) -> dict[str, str]:
+        """The documented milter fragment, its milter address pointed at ``milter_port``."""
+        settings = read_main_cf(MILTER_CF_FRAGMENT)
+        address = f"inet:{LOOPBACK}:{self.milter_port}"
+        settings["smtpd_milters"] = re.sub(r"inet:[\w.\[\]]+:\d+", address, settings["smtpd_milters"])
         return settings
 
     def master_cf_text(self) -> str:
@@ -431,6 +445,18 @@ class PostfixInstance:
         """Queued messages as ``postqueue -j`` reports them (one JSON object each)."""
         out = self._command("postqueue", "-j").stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def held(self) -> list[dict[str, Any]]:
+        """Messages in the hold queue (put there by a milter's quarantine or ``postsuper -h``)."""
+        return [item for item in self.queue() if item.get("queue_name") == "hold"]
+
+    def postcat(self, queue_id: str) -> str:
+        """``postcat -q`` of a queued message: envelope records, headers and body."""
+        return self._command("postcat", "-q", queue_id).stdout
+
+    def postsuper(self, *args: str) -> str:
+        """Run ``postsuper`` on this instance's queue (``-H ALL`` releases every held message)."""
+        return self._command("postsuper", *args).stdout
 
     def queue_ids(self) -> list[str]:
         """Queue ids of all messages still in the queue (any of incoming/active/deferred/hold)."""
