@@ -1,0 +1,1 @@
+"""Integration tests of the IMAP door and the IMAP store operations against a real Dovecot."""
