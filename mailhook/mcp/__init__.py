@@ -1,0 +1,1 @@
+"""The agent primitives as MCP tools (official ``mcp`` SDK): over stdio and streamable HTTP."""
