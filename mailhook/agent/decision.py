@@ -56,7 +56,9 @@ class DecisionRequest:
     mailbox: MailboxBrief
     message: ParsedMessage
     thread: tuple[ParsedMessage, ...] = field(default=())
-    attachments_text: str = ""
+    attachments_text: str = field(default="", repr=False)
+    #: ``(name, text)`` of the reference documents picked for this message, fetched fresh.
+    documents: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 class Decider(Protocol):
@@ -74,7 +76,7 @@ def parse_answer(text: str) -> Decision:
         return Decision(Action.NO_ACTION, reason="model answered " + stripped.upper())
     payload = _json_object(stripped)
     if payload is None:
-        return Decision(Action.REPLY, reply_text=stripped) if stripped else _empty()
+        return _plain_answer(stripped)
     action = str(payload.get("action", "")).strip().lower()
     reply = str(payload.get("reply") or "").strip()
     reason = str(payload.get("reason") or "")[:500]
@@ -89,8 +91,20 @@ def parse_answer(text: str) -> Decision:
     return Decision(Action.ESCALATE, reason="model answer had no usable action")
 
 
+def _plain_answer(stripped: str) -> Decision:
+    if _looks_like_json(stripped):
+        # A cut-off or broken JSON answer is never mail for a customer: the owner decides.
+        return Decision(Action.ESCALATE, reason="model answer was malformed JSON")
+    return Decision(Action.REPLY, reply_text=stripped) if stripped else _empty()
+
+
 def _empty() -> Decision:
     return Decision(Action.ESCALATE, reason="model returned an empty answer")
+
+
+def _looks_like_json(text: str) -> bool:
+    """An answer that set out to be the JSON decision (object, array or fenced block)."""
+    return text.startswith(("{", "[", "```"))
 
 
 def _json_object(text: str) -> dict[str, object] | None:

@@ -23,7 +23,8 @@ import anthropic
 from anthropic.types import Message, TextBlock, TextBlockParam
 
 from mailhook.agent.decision import Action, Decision, DecisionRequest, parse_answer
-from mailhook.agent.prompts import system_prompt, user_prompt
+from mailhook.agent.model import Completion, Prompt
+from mailhook.agent.prompts import decision_prompt
 from mailhook.errors import ProviderUnavailable
 from mailhook.logs import get_logger
 from mailhook.settings import LlmSettings
@@ -60,26 +61,34 @@ class AnthropicProvider:
         """Close the SDK's connection pool."""
         await self._client.close()
 
-    async def decide(self, request: DecisionRequest) -> Decision:
-        """Ask the model; parse its answer."""
+    async def complete(self, prompt: Prompt) -> Completion:
+        """One Messages API call."""
         if not self._settings.api_key:
             # The SDK would send an empty bearer token; the mail waits until a key is configured.
-            raise _unavailable("MAILHOOK_LLM_API_KEY is empty; the anthropic provider needs a key")
-        answer = await self._create(request)
+            raise _unavailable("MAILHOOK_LLM_API_KEY (or the mailbox's llm_api_key) is empty")
+        answer = await self._create(prompt)
         log.debug("llm_usage", provider="anthropic", **_usage(answer))
-        unfinished = UNFINISHED.get(str(getattr(answer, "stop_reason", "")))
-        if unfinished:
-            return Decision(Action.ESCALATE, reason=unfinished)
-        return parse_answer(_text(answer))
+        unfinished = UNFINISHED.get(str(getattr(answer, "stop_reason", "")), "")
+        return Completion("" if unfinished else _text(answer), unfinished)
 
-    async def _create(self, request: DecisionRequest) -> Message:
+    async def decide(self, request: DecisionRequest) -> Decision:
+        """Ask the model; parse its answer."""
+        answer = await self.complete(decision_prompt(request))
+        if answer.unfinished:
+            return Decision(Action.ESCALATE, reason=answer.unfinished)
+        return parse_answer(answer.text)
+
+    async def _create(self, prompt: Prompt) -> Message:
+        system: TextBlockParam = {"type": "text", "text": prompt.system}
+        if prompt.cache_system:
+            system["cache_control"] = {"type": "ephemeral"}
         try:
             async with asyncio.timeout(self._budget):
                 answer = await self._client.messages.create(
                     model=self._settings.model,
-                    max_tokens=request.mailbox.max_output_tokens,
-                    system=[_cached_system(request)],
-                    messages=[{"role": "user", "content": user_prompt(request)}],
+                    max_tokens=prompt.max_tokens,
+                    system=[system],
+                    messages=[{"role": "user", "content": prompt.user}],
                 )
         except anthropic.APIStatusError as exc:
             raise _unavailable(f"anthropic answered HTTP {exc.status_code}{_kind(exc.body)}") from None
@@ -97,10 +106,6 @@ class AnthropicProvider:
         if not isinstance(answer, Message):
             raise _unavailable("anthropic answered with something other than a message")
         return answer
-
-
-def _cached_system(request: DecisionRequest) -> TextBlockParam:
-    return {"type": "text", "text": system_prompt(request), "cache_control": {"type": "ephemeral"}}
 
 
 def _text(answer: Message) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mailhook.agent.decision import Action, Decision, DecisionRequest
+from mailhook.agent.model import Completion, Prompt
 
 
 class NoModel:
@@ -11,3 +12,7 @@ class NoModel:
     async def decide(self, request: DecisionRequest) -> Decision:
         """Escalate with a reason the owner understands."""
         return Decision(Action.ESCALATE, reason="no model configured (llm.provider = none)")
+
+    async def complete(self, prompt: Prompt) -> Completion:
+        """No text: callers treat an unfinished answer as no answer."""
+        return Completion("", unfinished="no model configured (llm.provider = none)")

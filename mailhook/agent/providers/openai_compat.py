@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 
 from mailhook.agent.decision import Action, Decision, DecisionRequest, parse_answer
-from mailhook.agent.prompts import system_prompt, user_prompt
+from mailhook.agent.model import Completion, Prompt
+from mailhook.agent.prompts import decision_prompt
 from mailhook.errors import ProviderUnavailable
 from mailhook.logs import get_logger
 from mailhook.settings import LlmSettings
@@ -26,7 +27,7 @@ MAX_RETRY_AFTER = 30.0
 
 
 class OpenAICompatible:
-    """One chat-completions call per decision."""
+    """One chat-completions call per decision (and per document selection)."""
 
     def __init__(self, settings: LlmSettings, client: httpx.AsyncClient | None = None) -> None:
         self._settings = settings
@@ -37,29 +38,34 @@ class OpenAICompatible:
         """Close the HTTP connection pool."""
         await self._client.aclose()
 
-    def _payload(self, request: DecisionRequest) -> dict[str, Any]:
-        return {
+    async def complete(self, prompt: Prompt) -> Completion:
+        """One chat-completions call."""
+        payload: dict[str, Any] = {
             "model": self._settings.model,
-            "max_tokens": request.mailbox.max_output_tokens,
+            "max_tokens": prompt.max_tokens,
             "messages": [
-                {"role": "system", "content": system_prompt(request)},
-                {"role": "user", "content": user_prompt(request)},
+                {"role": "system", "content": prompt.system},
+                {"role": "user", "content": prompt.user},
             ],
-            "response_format": {"type": "json_object"},
         }
-
-    async def decide(self, request: DecisionRequest) -> Decision:
-        """Ask the model; parse its answer."""
-        data = await self._post(self._payload(request))
+        if prompt.json_object:
+            payload["response_format"] = {"type": "json_object"}
+        data = await self._post(payload)
         try:
             choice = data["choices"][0]
             text = choice["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
             raise ProviderUnavailable("provider answered without choices[0].message.content") from None
-        if choice.get("finish_reason") == "length":
-            # A JSON answer cut off mid-way would otherwise be mailed as raw text.
-            return Decision(Action.ESCALATE, reason="model answer was cut off at max_tokens")
-        return parse_answer(str(text))
+        # A JSON answer cut off mid-way would otherwise be mailed as raw text.
+        cut_off = isinstance(choice, dict) and choice.get("finish_reason") == "length"
+        return Completion(str(text), "model answer was cut off at max_tokens" if cut_off else "")
+
+    async def decide(self, request: DecisionRequest) -> Decision:
+        """Ask the model; parse its answer."""
+        answer = await self.complete(decision_prompt(request))
+        if answer.unfinished:
+            return Decision(Action.ESCALATE, reason=answer.unfinished)
+        return parse_answer(answer.text)
 
     async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._settings.api_key}"} if self._settings.api_key else {}

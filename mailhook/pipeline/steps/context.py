@@ -1,4 +1,5 @@
-"""Step 5, context: what the model will see: the mailbox brief, the message and its PDF text.
+"""Step 5, context: what the model will see: the mailbox brief, the message, its PDF text and
+the reference documents the model picks for it (``agent.briefing``).
 
 Thread history (earlier messages from the hosted store or the IMAP account) needs a mailbox
 store; until the IMAP door lands the request carries the new message only.
@@ -6,8 +7,12 @@ store; until the IMAP door lands the request carries the new message only.
 
 from __future__ import annotations
 
-from mailhook.agent.decision import DecisionRequest, MailboxBrief
-from mailhook.agent.pdf import attachments_as_text_async
+import contextlib
+
+from mailhook.agent.briefing import RequestBuilder
+from mailhook.agent.model import Model
+from mailhook.agent.registry import ModelRegistry
+from mailhook.errors import ValidationFailed
 from mailhook.pipeline.context import MessageContext
 
 
@@ -16,18 +21,16 @@ class ContextStep:
 
     name = "context"
 
+    def __init__(self, builder: RequestBuilder, models: ModelRegistry) -> None:
+        self._builder = builder
+        self._models = models
+
     async def process(self, ctx: MessageContext) -> None:
-        """Copy the mailbox configuration into the decision request."""
+        """The decision request, with documents when the mailbox has any (and a model)."""
         mailbox = ctx.need_mailbox()
-        brief = MailboxBrief(
-            address=mailbox.address,
-            persona=mailbox.persona,
-            tone=mailbox.tone,
-            rules=mailbox.rules,
-            triggers=tuple(mailbox.triggers or ()),
-            max_output_tokens=mailbox.max_output_tokens,
-        )
-        message = ctx.need_message()
-        # PDF text is extracted off the event loop, with time and size bounds (agent/pdf.py).
-        attachments = await attachments_as_text_async(message.attachments)
-        ctx.request = DecisionRequest(mailbox=brief, message=message, attachments_text=attachments)
+        model: Model | None = None
+        if self._models.has_model(mailbox):
+            # A refused model URL: no documents here; the decide step escalates, saying why.
+            with contextlib.suppress(ValidationFailed):
+                model = await self._models.for_mailbox(mailbox)
+        ctx.request = await self._builder.build(mailbox, ctx.need_message(), model)
