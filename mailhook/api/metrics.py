@@ -1,7 +1,14 @@
-"""``GET /metrics``: Prometheus text exposition (format 0.0.4) of spool, delivery and activity.
+"""``GET /metrics``: Prometheus text exposition (format 0.0.4).
 
-Counts are read from the database, so every node reports the shared totals; the ``node``
-label tells which process answered. Only counts, never addresses or content.
+Two kinds of series (docs/operations.md lists them all):
+
+- read from the database at scrape time, so every node reports the shared totals: spool depth
+  by status, the age of the oldest waiting job, outgoing messages by state, activity by action;
+- counted in this process (``mailhook/observe.py``): model latency, tokens, errors and
+  decisions, pipeline runs and their duration, guard findings and holds.
+
+The ``node`` label of ``mailhook_info`` tells which process answered. Only counts, never
+addresses or content.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from sqlalchemy import func, select
 
 import mailhook
 from mailhook.services import Services
-from mailhook.store.models import Activity, Reply, SpoolJob
+from mailhook.store.models import Activity, JobStatus, Reply, SpoolJob, utcnow
 
 
 def _escape(value: str) -> str:
@@ -37,6 +44,10 @@ async def metrics(state: State) -> Response[str]:
         actions = dict(
             (await session.execute(select(Activity.action, func.count()).group_by(Activity.action))).all()
         )
+        oldest = await session.scalar(
+            select(func.min(SpoolJob.created_at)).where(SpoolJob.status == JobStatus.QUEUED.value)
+        )
+    waiting = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
     lines = [
         "# HELP mailhook_info Build information.",
         "# TYPE mailhook_info gauge",
@@ -46,5 +57,9 @@ async def metrics(state: State) -> Response[str]:
         *_family(
             "mailhook_activity_total", "counter", "Messages accounted for, by action.", actions, "action"
         ),
+        "# HELP mailhook_spool_oldest_queued_seconds Age of the oldest job waiting (0 when none).",
+        "# TYPE mailhook_spool_oldest_queued_seconds gauge",
+        f"mailhook_spool_oldest_queued_seconds {waiting:.3f}",
+        *services.metrics.render(),
     ]
     return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
