@@ -113,7 +113,12 @@ def configure_logging(level: str = "INFO", *, json: bool = True, stream: TextIO 
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
-        processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # filter_by_level first: a message below the level costs one check, not the whole chain.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_shared_processors(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
@@ -129,7 +134,8 @@ def configure_logging(level: str = "INFO", *, json: bool = True, stream: TextIO 
     root.setLevel(level.upper())
     # aiosmtpd logs every DATA line at DEBUG: never let that through (invariant 3).
     logging.getLogger("mail.log").setLevel(logging.WARNING)
-    for noisy in ("aiosqlite", "asyncio", "sqlalchemy.engine.Engine"):
+    # httpx logs every request URL at INFO: a document or webhook URL may carry a token.
+    for noisy in ("aiosqlite", "asyncio", "sqlalchemy.engine.Engine", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

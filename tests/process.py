@@ -50,7 +50,7 @@ class MailhookProcess:
     def health_url(self) -> str:
         return f"http://127.0.0.1:{self.env['MAILHOOK_HTTP_PORT']}/api/health"
 
-    def start(self, timeout: float = 30.0) -> MailhookProcess:
+    def start(self, timeout: float = 60.0) -> MailhookProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen([MAILHOOK, "serve"], env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
@@ -62,7 +62,8 @@ class MailhookProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise AssertionError("mailhook did not become healthy")
+        self.kill()
+        raise AssertionError(f"mailhook did not become healthy: {self.log_path.read_text()[-2000:]}")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""

@@ -75,6 +75,7 @@ class DeliveryHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         """Spool the message for every accepted recipient, then answer."""
+        self.spool.ingest.arrived()
         recipients: list[str] = list(envelope.rcpt_tos)
         replies = await self.spool_and_answer(
             envelope.mail_from or "",

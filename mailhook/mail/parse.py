@@ -153,14 +153,37 @@ def parse_message(raw: bytes, *, max_parts: int = 200, max_depth: int = 20) -> P
     )
 
 
+# A header section made only of well-formed ASCII fields and folded continuations (RFC 5322
+# §2.2, §3.6): the door reads its Message-ID with one regex. Anything else takes the full parser.
+_PLAIN_HEADER_SECTION = re.compile(rb"(?:[!-9;-~]+:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*)*(?:\r?\n)?")
+_MESSAGE_ID_FIELD = re.compile(
+    rb"^message-id:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.IGNORECASE | re.MULTILINE
+)
+
+
 def message_id_of(raw: bytes) -> str | None:
-    """Normalized Message-ID of ``raw`` reading only its header section; None if absent."""
+    """Normalized Message-ID of ``raw`` reading only its header section; None if absent.
+
+    Every door calls this for every message (the spool deduplicates by it), so the common case,
+    a plain ASCII header section, is read with a regex; the answer is the full parser's.
+    """
     end = _END_OF_HEADER.search(raw)
     head = bytes(raw[: end.end()] if end else raw)
+    if head.isascii() and _PLAIN_HEADER_SECTION.fullmatch(head):
+        field = _MESSAGE_ID_FIELD.search(head)
+        return normalize_msg_id(field.group(1).decode("ascii")) if field else None
+    return _parsed_message_id(head)
+
+
+def _parsed_message_id(head: bytes) -> str | None:
     try:
         msg = BytesHeaderParser(policy=email.policy.default).parsebytes(head)
     except Exception:
         return None
+    for name, value in msg.raw_items():
+        if str(name).strip().lower() == "message-id":
+            return normalize_msg_id(to_text(str(value)))
+    return None
     for name, value in msg.raw_items():
         if str(name).strip().lower() == "message-id":
             return normalize_msg_id(to_text(str(value)))

@@ -7,13 +7,16 @@ Exceptions other than ``Stop`` propagate to the worker, which retries the job wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from mailhook.logs import get_logger
 from mailhook.pipeline.context import MessageContext, Outcome, Step, Stop
 from mailhook.store.activity import ActivityAction
 
 log = get_logger(__name__)
+
+#: Awaited between steps; returns when the step may run.
+Pause = Callable[[], Awaitable[None]]
 
 
 class Pipeline:
@@ -28,9 +31,12 @@ class Pipeline:
         """Step names in order (for docs, logs and tests)."""
         return tuple(s.name for s in (*self.steps, *self.after))
 
-    async def run(self, ctx: MessageContext) -> Outcome:
-        """Process one job to an outcome."""
+    async def run(self, ctx: MessageContext, between: Pause | None = None) -> Outcome:
+        """Process one job to an outcome; ``between`` is awaited before each step (the spool's
+        ingest priority: a burst at the doors goes first, see mailhook/spool/priority.py)."""
         for step in self.steps:
+            if between is not None:
+                await between()
             try:
                 await step.process(ctx)
             except Stop as stop:

@@ -18,12 +18,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhook.crypto import Sealer
@@ -32,6 +28,8 @@ from mailhook.errors import StoreUnavailable
 from mailhook.logs import get_logger
 from mailhook.mail.parse import message_id_of
 from mailhook.settings import SpoolSettings
+from mailhook.spool.priority import IngestPriority
+from mailhook.spool.writer import JobWriter, NewJob
 from mailhook.store.db import DB_UNAVAILABLE
 from mailhook.store.models import JobStatus, SpoolJob, utcnow
 
@@ -80,80 +78,58 @@ class Spool:
         sealer: Sealer,
         settings: SpoolSettings,
         node: str,
+        writer: JobWriter,
     ) -> None:
         self._sessions = sessions
         self._sealer = sealer
         self._settings = settings
         self.node = node
         self.wake = asyncio.Event()
+        self.ingest = IngestPriority(settings.ingest_burst_per_second, settings.ingest_max_wait_seconds)
+        self.writer = writer
 
     # --- doors ---------------------------------------------------------------------------------
 
     async def enqueue(self, inbound: Inbound, targets: Sequence[tuple[str, int]]) -> list[Accepted]:
         """Commit one job per (recipient, mailbox id); duplicates are reported, not re-queued.
 
-        Raises :class:`StoreUnavailable` when the commit did not happen: the door must then
-        answer with a temporary failure.
+        Concurrent deliveries share one commit (:mod:`mailhook.spool.writer`). Raises
+        :class:`StoreUnavailable` when the commit did not happen: the door must then answer
+        with a temporary failure.
         """
-        content_hash = sha256_hex(inbound.raw)
+        if not targets:
+            return []
         mid_hash = message_id_hash(message_id_of(inbound.raw))
-        sealed = self._sealer.seal(inbound.raw) if targets else b""
-        for attempt in range(2):
-            try:
-                accepted = await self._enqueue_once(inbound, targets, content_hash, mid_hash, sealed)
-            except IntegrityError:
-                # A concurrent delivery of the same message won the race: the second pass
-                # finds its job and reports a duplicate.
-                if attempt:
-                    raise
-                continue
-            except DB_UNAVAILABLE as exc:
-                raise StoreUnavailable("spool database unavailable") from exc
-            if any(not a.duplicate for a in accepted):
-                self.wake.set()
-            return accepted
-        raise AssertionError("unreachable")  # pragma: no cover
+        content_hash = sha256_hex(inbound.raw)
+        sealed = self._sealer.seal(inbound.raw)
+        jobs = [
+            NewJob(
+                mailbox_id=mailbox_id,
+                recipient=recipient,
+                source=inbound.source,
+                envelope_sender=inbound.envelope_sender,
+                message_id_hash=mid_hash,
+                content_hash=content_hash,
+                size=len(inbound.raw),
+                sealed_raw=sealed,
+                received_at=inbound.received_at,
+            )
+            for recipient, mailbox_id in targets
+        ]
+        try:
+            written = await self.writer.write(jobs)
+        except DB_UNAVAILABLE as exc:
+            raise StoreUnavailable("spool database unavailable") from exc
+        if any(not w.duplicate for w in written):
+            self.wake.set()
+        return [
+            Accepted(recipient, w.job_id, w.duplicate)
+            for (recipient, _), w in zip(targets, written, strict=True)
+        ]
 
-    async def _enqueue_once(
-        self,
-        inbound: Inbound,
-        targets: Sequence[tuple[str, int]],
-        content_hash: str,
-        mid_hash: str | None,
-        sealed: bytes,
-    ) -> list[Accepted]:
-        # One INSERT … ON CONFLICT DO NOTHING RETURNING per recipient: the unique constraints
-        # decide duplicates atomically (no read-then-write race), and the common case is a
-        # single statement. Only on a conflict is the existing job looked up.
-        accepted: list[Accepted] = []
-        async with self._sessions() as session, session.begin():
-            for recipient, mailbox_id in targets:
-                values = {
-                    "mailbox_id": mailbox_id,
-                    "source": inbound.source,
-                    "envelope_sender": inbound.envelope_sender,
-                    "recipient": recipient,
-                    "message_id_hash": mid_hash,
-                    "content_hash": content_hash,
-                    "size": len(inbound.raw),
-                    "sealed_raw": sealed,
-                    "status": JobStatus.QUEUED.value,
-                    "attempts": 0,
-                    "created_at": inbound.received_at,
-                    "next_attempt_at": inbound.received_at,
-                    "last_error": "",
-                    "outcome": "",
-                }
-                insert = _insert_for(session)(SpoolJob).values(**values).on_conflict_do_nothing()
-                job_id = await session.scalar(insert.returning(SpoolJob.id))
-                if job_id is not None:
-                    accepted.append(Accepted(recipient, int(job_id), duplicate=False))
-                    continue
-                existing = await _find_duplicate(session, mailbox_id, content_hash, mid_hash)
-                if existing is None:  # pragma: no cover - a conflict always has a row
-                    raise IntegrityError("spool insert conflicted without a row", None, ValueError())
-                accepted.append(Accepted(recipient, existing, duplicate=True))
-        return accepted
+    async def close(self) -> None:
+        """Let the writer finish the commit in flight (at shutdown, after the doors closed)."""
+        await self.writer.close()
 
     # --- workers -------------------------------------------------------------------------------
 
@@ -185,6 +161,20 @@ class Spool:
                     )
                 )
         return ids
+
+    async def renew(self, job_id: int) -> bool:
+        """Extend this node's lease on a running job; False when the job is no longer ours."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(SpoolJob)
+                .where(
+                    SpoolJob.id == job_id,
+                    SpoolJob.status == JobStatus.RUNNING.value,
+                    SpoolJob.lease_owner == self.node,
+                )
+                .values(lease_until=utcnow() + timedelta(seconds=self._settings.lease_seconds))
+            )
+        return bool(getattr(result, "rowcount", 0))
 
     async def open(self, job_id: int) -> ClaimedJob | None:
         """Load a leased job and decrypt its raw message (None if it is gone or not ours)."""
@@ -290,21 +280,3 @@ class Spool:
         async with self._sessions() as session:
             rows = await session.execute(select(SpoolJob.status, func.count()).group_by(SpoolJob.status))
             return {status: int(count) for status, count in rows.all()}
-
-
-def _insert_for(session: AsyncSession) -> Any:
-    """The dialect's INSERT construct (both offer ``on_conflict_do_nothing``)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql_insert
-    return sqlite_insert
-
-
-async def _find_duplicate(
-    session: AsyncSession, mailbox_id: int, content_hash: str, mid_hash: str | None
-) -> int | None:
-    same = SpoolJob.content_hash == content_hash
-    if mid_hash is not None:
-        same = or_(same, SpoolJob.message_id_hash == mid_hash)
-    query = select(SpoolJob.id).where(SpoolJob.mailbox_id == mailbox_id, same).limit(1)
-    found: int | None = await session.scalar(query)
-    return found

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 
@@ -75,6 +75,7 @@ class WorkerPool:
                 await self._idle()
                 continue
             for job_id in ids:
+                await self._spool.ingest.lull()
                 await self._process(job_id)
 
     async def _idle(self) -> None:
@@ -86,12 +87,16 @@ class WorkerPool:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(job=job_id)
         try:
+            # A claimed job may have waited behind others of its batch: extend the lease first.
+            if not await self._spool.renew(job_id):
+                return
             job = await self._spool.open(job_id)
             if job is None:
                 return
             structlog.contextvars.bind_contextvars(mailbox=job.mailbox_id)
             try:
-                outcome = await self._run(job)
+                async with self._heartbeat(job.id):
+                    outcome = await self._run(job)
             except Exception as exc:
                 await self._retry(job, exc)
                 return
@@ -101,6 +106,30 @@ class WorkerPool:
             log.warning("job_bookkeeping_failed", error=type(exc).__name__)
         finally:
             structlog.contextvars.clear_contextvars()
+
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, job_id: int) -> AsyncIterator[None]:
+        """Keep renewing the job's lease while it runs: a slow model (or a long burst at the
+        doors) must not let another node take a job that is still being worked on."""
+
+        async def renew() -> None:
+            interval = self._settings.lease_seconds / 3
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    if not await self._spool.renew(job_id):
+                        log.warning("lease_lost")
+                        return
+                except Exception as exc:  # database away: the next beat tries again
+                    log.warning("lease_renew_failed", error=type(exc).__name__)
+
+        beat = asyncio.create_task(renew(), name=f"mailhook-lease-{job_id}")
+        try:
+            yield
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
 
     async def _retry(self, job: ClaimedJob, exc: Exception) -> None:
         error = str(exc) if isinstance(exc, TemporaryFailure) else type(exc).__name__

@@ -7,6 +7,8 @@ crash and a power cut (DESIGN.md invariant 1), so the commit must reach the disk
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,8 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Durability and safety settings of every SQLite connection (the spool writer's too)."""
     # Take over transaction control from the driver so that we can BEGIN IMMEDIATE below.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -61,7 +64,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=echo)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
     return create_async_engine(
@@ -72,11 +75,20 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
 async def purge_freed_pages(engine: AsyncEngine) -> None:
     """After an erasure: on SQLite, move the WAL into the database and truncate it, so no old
     page image with erased data survives in ``-wal``. PostgreSQL reuses the space on VACUUM."""
-    if engine.dialect.name != "sqlite":
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database:
         return
-    async with engine.connect() as conn:
-        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    # A connection of its own, not a pooled one: switching a pooled connection to AUTOCOMMIT
+    # would hand it back to the pool with the driver's implicit transactions on.
+    await asyncio.to_thread(_checkpoint, database)
+
+
+def _checkpoint(database: str) -> None:
+    connection = sqlite3.connect(database, timeout=10.0, isolation_level=None)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -9,8 +9,9 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from mailhook.doors.inbound import Inbound
-from mailhook.services import Services
-from mailhook.spool.spool import Spool
+from mailhook.services import Services, make_job_writer
+from mailhook.spool.spool import ClaimedJob, Spool
+from mailhook.spool.workers import WorkerPool
 from mailhook.store.accounts import Accounts
 from mailhook.store.models import JobStatus, SpoolJob, utcnow
 from tests.lmtp_client import make_message
@@ -28,7 +29,8 @@ def inbound(n: int) -> Inbound:
 
 def other_node(services: Services, name: str, **changes: float) -> Spool:
     settings = dataclasses.replace(services.settings.spool, **changes)
-    return Spool(services.sessions, services.sealer, settings, name)
+    writer = make_job_writer(services.settings.database_url)
+    return Spool(services.sessions, services.sealer, settings, name, writer)
 
 
 async def test_enqueue_seals_and_dedups(services: Services) -> None:
@@ -55,6 +57,35 @@ async def test_concurrent_enqueue_of_one_message_makes_one_job(services: Service
     )
     assert len({r[0].job_id for r in results}) == 1
     assert sum(not r[0].duplicate for r in results) == 1
+
+
+async def test_concurrent_deliveries_share_commits(services: Services) -> None:
+    box = await mailbox_id(services)
+    before = services.spool.writer.commits
+    accepted = await asyncio.gather(
+        *(services.spool.enqueue(inbound(n), [("bot@agents.test", box)]) for n in range(40))
+    )
+    job_ids = {a.job_id for [a] in accepted}
+    assert len(job_ids) == 40 and not any(a.duplicate for [a] in accepted)
+    async with services.sessions() as session:
+        stored = set((await session.scalars(select(SpoolJob.id))).all())
+    assert job_ids <= stored
+    # Group commit: forty deliveries arriving together did not need forty transactions.
+    assert services.spool.writer.commits - before < 40
+
+
+async def test_one_bad_delivery_does_not_fail_its_group(services: Services) -> None:
+    box = await mailbox_id(services)
+    good = [services.spool.enqueue(inbound(n), [("bot@agents.test", box)]) for n in range(5)]
+    # A mailbox erased between RCPT and DATA: its id no longer exists (foreign key).
+    bad = services.spool.enqueue(inbound(99), [("gone@agents.test", box + 1000)])
+    results = await asyncio.gather(*good[:2], bad, *good[2:], return_exceptions=True)
+    assert isinstance(results[2], Exception)
+    accepted = [r for i, r in enumerate(results) if i != 2]
+    assert all(isinstance(r, list) and not r[0].duplicate for r in accepted)
+    async with services.sessions() as session:
+        rows = (await session.scalars(select(SpoolJob).where(SpoolJob.mailbox_id == box))).all()
+    assert len(rows) == 5
 
 
 async def test_two_nodes_never_claim_the_same_job(services: Services) -> None:
@@ -88,6 +119,38 @@ async def test_expired_lease_is_taken_over_and_own_leases_released(services: Ser
     assert await survivor.release_own() == 1, "a restarted node takes its own jobs back"
     job = await survivor.open(accepted.job_id)
     assert job is None, "released jobs are no longer leased to anyone"
+
+
+async def test_a_running_job_keeps_its_lease_past_lease_seconds(services: Services) -> None:
+    box = await mailbox_id(services)
+    [accepted] = await services.spool.enqueue(inbound(4), [("bot@agents.test", box)])
+    worker_node = other_node(services, "slow-node", lease_seconds=0.6, poll_seconds=0.1)
+    started = asyncio.Event()
+    runs: list[int] = []
+
+    async def slow_job(job: ClaimedJob) -> str:
+        runs.append(job.id)
+        started.set()
+        await asyncio.sleep(2.0)  # more than three lease periods: a model that takes its time
+        return "replied"
+
+    settings = dataclasses.replace(services.settings.spool, lease_seconds=0.6, poll_seconds=0.1)
+    pool = WorkerPool(worker_node, slow_job, settings)
+    await pool.start()
+    try:
+        await asyncio.wait_for(started.wait(), 10)
+        other = other_node(services, "other-node")
+        for _ in range(8):
+            assert await other.claim(5) == [], "a job being worked on is never taken over"
+            await asyncio.sleep(0.2)
+        while pool.processed < 1:
+            await asyncio.sleep(0.05)
+    finally:
+        await pool.stop()
+    assert runs == [accepted.job_id]
+    async with services.sessions() as session:
+        job = await session.get(SpoolJob, accepted.job_id)
+    assert job is not None and job.status == JobStatus.DONE.value
 
 
 async def test_backoff_then_dead_letter_then_requeue(services: Services) -> None:

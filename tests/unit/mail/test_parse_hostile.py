@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailhook.errors import MalformedMessage
-from mailhook.mail.parse import message_id_of, parse_message
+from mailhook.mail.parse import _parsed_message_id, message_id_of, parse_message
 
 from .factory import DEFAULT_HEADERS, raw_message
 
@@ -163,3 +163,26 @@ def test_parse_message_never_raises_anything_but_malformed(raw: bytes) -> None:
 def test_tiny_garbage_is_malformed(raw: bytes) -> None:
     with pytest.raises(MalformedMessage):
         parse_message(raw)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"From: a@example.org\r\nMessage-ID: <one@example.org>\r\n\r\n",
+        b"message-id:<lower@example.org>\n\n",
+        b"Message-ID :\r\n <folded@example.org>\r\n\r\n",
+        b"Message-ID: (comment) <c@example.org> trailing\r\n\r\n",
+        b"Message-ID: <first@example.org>\r\nMessage-ID: <second@example.org>\r\n\r\n",
+        b"Message-ID: no-brackets@example.org\r\n\r\n",
+        b"Message-ID: <no-at-sign>\r\n\r\n",
+        b"Subject: no id here\r\n\r\n",
+        b"X-Message-ID: <not-this@example.org>\r\n\r\n",
+        b"Subject: a\r\n continued\r\nMessage-ID: <after-fold@example.org>\r\n\r\n",
+        b"not a header line\r\nMessage-ID: <after-junk@example.org>\r\n\r\n",
+        b"Subject: caf\xc3\xa9\r\nMessage-ID: <utf8@example.org>\r\n\r\n",
+        b" leading continuation\r\nMessage-ID: <odd@example.org>\r\n\r\n",
+        b"Message-ID: <no-blank-line@example.org>",
+    ],
+)
+def test_the_fast_message_id_read_agrees_with_the_parser(head: bytes) -> None:
+    assert message_id_of(head + b"body\r\n") == _parsed_message_id(head)
