@@ -18,6 +18,8 @@ from mailhook.store.migrate import upgrade
 
 T = TypeVar("T")
 log = get_logger("mailhook.cli")
+#: Seconds ``serve`` waits for open HTTP requests at shutdown before cancelling them.
+SHUTDOWN_GRACE_SECONDS = 10
 
 
 def prepare() -> Settings:
@@ -81,7 +83,16 @@ def serve(no_migrate: bool) -> None:
     settings = prepare()
     app = create_app(build_services(settings), migrate=not no_migrate)
     log.info("http_listening", url=settings.public_url)
-    uvicorn.run(app, host=settings.http.host, port=settings.http.port, log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.http.host,
+        port=settings.http.port,
+        log_config=None,
+        access_log=False,
+        # Open activity streams (api/sse.py) never finish on their own; without a bound a stop
+        # would wait for every browser tab to go away.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )
 
 
 @main.command()
@@ -154,6 +165,29 @@ def check() -> None:
     if problems:
         sys.exit(1)
     click.echo("all checks passed")
+
+
+@main.command("mcp")
+@click.option(
+    "--key-env",
+    default="MAILHOOK_MCP_KEY",
+    show_default=True,
+    help="Environment variable holding the mailbox's agent API key (mh_live_... or mh_test_...).",
+)
+def mcp_stdio(key_env: str) -> None:
+    """Serve the agent primitives as MCP tools over stdio (for desktop MCP clients)."""
+    import os
+
+    from mailhook.mcp.stdio import serve_stdio
+
+    key = os.environ.get(key_env, "").strip()
+    if not key:
+        fail(f"set {key_env} to an agent API key")
+
+    async def serve(services: Services) -> None:
+        await serve_stdio(services, key)
+
+    run_with_services(serve, migrate=False)
 
 
 @main.group("dead-letter")

@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from mailhook.agent.briefing import RequestBuilder
 from mailhook.agent.decision import Decider
 from mailhook.agent.providers import provider_for
+from mailhook.agent.providers.openai_compat import OpenAICompatible
+from mailhook.agent.registry import ModelRegistry
+from mailhook.agentapi.inbox import AgentInbox, AgentInboxStep
+from mailhook.agentapi.primitives import AgentPrimitives
+from mailhook.agentapi.wiring import build_agent_api
 from mailhook.billing.credits import Credits
 from mailhook.crypto import Sealer
+from mailhook.doors.imap.accounts import ExternalAccounts
+from mailhook.doors.imap.state import ImapStates
+from mailhook.doors.imap.store import MailStore
+from mailhook.doors.imap.thread import ThreadReader
+from mailhook.errors import ConfigError
 from mailhook.guard.outbound import OutboundGuard
+from mailhook.observe import Metrics, ObservedDecider, metered_client
+from mailhook.outbound.account_smtp import AccountSmtp
 from mailhook.outbound.delivery import OutgoingDelivery
 from mailhook.outbound.dkim import DkimSigner
 from mailhook.outbound.owner_notices import OwnerNotices
+from mailhook.outbound.routing import RoutingTransport
 from mailhook.outbound.sandbox import SandboxTransport
 from mailhook.outbound.smtp import SmtpTransport
 from mailhook.outbound.transport import Transport
@@ -23,13 +39,16 @@ from mailhook.oversight.mail_approval import ApprovalTokens
 from mailhook.pipeline.context import MessageContext
 from mailhook.pipeline.pipeline import Pipeline
 from mailhook.pipeline.steps.approval import ApprovalNoticeStep, ApprovalReplyStep
+from mailhook.pipeline.steps.bounce import BounceStep
 from mailhook.pipeline.steps.compose import ComposeStep
 from mailhook.pipeline.steps.context import ContextStep
 from mailhook.pipeline.steps.decide import DecideStep
 from mailhook.pipeline.steps.deliver import DeliverStep
 from mailhook.pipeline.steps.escalation import EscalationNoticeStep
 from mailhook.pipeline.steps.guards import EtiquetteGuardStep
+from mailhook.pipeline.steps.imap_thread import ImapThreadStep
 from mailhook.pipeline.steps.mailbox import MailboxStep
+from mailhook.pipeline.steps.mailstore import MailStoreStep
 from mailhook.pipeline.steps.monitor import MonitorCopyStep
 from mailhook.pipeline.steps.outbound_guard import OutboundGuardStep
 from mailhook.pipeline.steps.oversight import OversightStep
@@ -39,36 +58,83 @@ from mailhook.pipeline.steps.resume import ResumeStep
 from mailhook.pipeline.steps.threat import ThreatStep, split_list
 from mailhook.settings import Settings
 from mailhook.spool.spool import ClaimedJob, Spool
+from mailhook.spool.writer import JobWriter, PostgresWriter, SqliteThreadWriter
 from mailhook.store.activity import ActivityLog
-from mailhook.store.db import create_engine, session_factory
+from mailhook.store.db import create_engine, is_sqlite, session_factory
 from mailhook.store.directory import Directory
 from mailhook.store.replies import ReplyStore
 from mailhook.store.suppressions import Suppressions, UnsubscribeLinks
+from mailhook.webhooks.service import Webhooks
 
 
 def make_decider(settings: Settings) -> Decider:
     """The configured model provider (``llm.provider``: none, openai or anthropic)."""
+    if settings.llm.provider == "openai":
+        # Its HTTP client meters every attempt: tokens and error kinds (mailhook/observe.py).
+        return OpenAICompatible(settings.llm, client=metered_client(settings.llm.timeout_seconds))
     return provider_for(settings.llm)
 
 
 def make_transport(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], sealer: Sealer
 ) -> Transport:
-    """The configured delivery method."""
+    """The configured delivery method; in ``smtp`` mode external mailboxes send through their
+    own account SMTP (outbound/routing.py)."""
     if settings.outbound.mode == "smtp":
-        return SmtpTransport(settings.outbound)
+        return RoutingTransport(
+            SmtpTransport(settings.outbound),
+            ExternalAccounts(sessions, sealer),
+            AccountSmtp(ca_file=settings.imap.ca_file, timeout=settings.outbound.timeout_seconds),
+            sessions,
+            MailStore(settings.imap),
+        )
     return SandboxTransport(sessions, sealer)
+
+
+def mail_store_step(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> MailStoreStep:
+    """Sent copies, drafts and escalation flags in external mailboxes (doors/imap/store.py)."""
+    sealer = Sealer(settings.security.encryption_key)
+    return MailStoreStep(
+        ExternalAccounts(sessions, sealer),
+        ImapStates(sessions),
+        MailStore(settings.imap),
+        ReplyStore(sessions, sealer),
+    )
+
+
+def imap_thread_step(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> ImapThreadStep:
+    """Earlier messages of a thread from an external mailbox's store (doors/imap/thread.py)."""
+    accounts = ExternalAccounts(sessions, Sealer(settings.security.encryption_key))
+    return ImapThreadStep(accounts, ThreadReader(MailStore(settings.imap)))
+
+
+def make_job_writer(url: str) -> JobWriter:
+    """The doors' group-commit writer for the configured database."""
+    if not is_sqlite(url):
+        return PostgresWriter(url)
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        raise ConfigError("database.url: an in-memory SQLite database cannot hold the spool; name a file")
+    return SqliteThreadWriter(database)
+
+
+def make_outbound_guard(settings: Settings) -> OutboundGuard:
+    """The one outbound guard configuration: the pipeline and the milter door both use it."""
+    return OutboundGuard(
+        internal_hostnames=split_list(settings.guard.internal_hostnames),
+        allow=split_list(settings.guard.allow),
+    )
 
 
 def build_pipeline(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
-    decider: Decider,
+    models: ModelRegistry,
     delivery: OutgoingDelivery,
     activity: ActivityLog,
     approvals: Approvals,
 ) -> Pipeline:
-    """parse → mailbox → resume → guards → context → decide → compose → outbound guard →
+    """parse → mailbox → resume → bounce → guards → context → decide → compose → outbound guard →
     oversight → deliver, then escalation notice and record."""
     replies = delivery.replies
     secret = settings.security.jwt_secret
@@ -79,19 +145,17 @@ def build_pipeline(
         MailboxStep(sessions),
         ApprovalReplyStep(sessions, approvals, tokens),
         ResumeStep(replies, deliver),
+        BounceStep(sessions),
         EtiquetteGuardStep(activity, Suppressions(sessions), settings.outbound.rate_limit_per_sender_hour),
         ThreatStep(settings.guard),
-        ContextStep(),
-        DecideStep(decider),
+        AgentInboxStep(AgentInbox(sessions, Sealer(settings.security.encryption_key), settings)),
+        ContextStep(RequestBuilder(settings), models),
+        imap_thread_step(settings, sessions),
+        DecideStep(models),
         ComposeStep(
             settings.security.jwt_secret, UnsubscribeLinks(settings.security.jwt_secret, settings.public_url)
         ),
-        OutboundGuardStep(
-            OutboundGuard(
-                internal_hostnames=split_list(settings.guard.internal_hostnames),
-                allow=split_list(settings.guard.allow),
-            )
-        ),
+        OutboundGuardStep(make_outbound_guard(settings)),
         OversightStep(replies),
         deliver,
     )
@@ -100,6 +164,7 @@ def build_pipeline(
         EscalationNoticeStep(notices),
         ApprovalNoticeStep(notices, tokens, settings.public_url),
         MonitorCopyStep(notices),
+        mail_store_step(settings, sessions),
         RecordStep(activity, Credits(sessions, settings), notices, settings.public_url),
     )
     return Pipeline(steps, after)
@@ -119,27 +184,64 @@ class Services:
     replies: ReplyStore
     transport: Transport
     decider: Decider
+    metrics: Metrics = field(default_factory=Metrics)
     pipeline: Pipeline = field(init=False)
     approvals: Approvals = field(init=False)
+    agent: AgentPrimitives = field(init=False)
+    #: The model of each mailbox (the install's ``decider``, or a mailbox's own override).
+    models: ModelRegistry = field(init=False)
+    #: Webhook endpoints, fan-out and deliveries (docs/webhooks.md).
+    webhooks: Webhooks = field(init=False)
 
     def __post_init__(self) -> None:
         signer = DkimSigner(self.settings.dkim.key_dir, self.settings.dkim.selector)
         delivery = OutgoingDelivery(self.replies, self.transport, signer)
-        self.approvals = Approvals(self.sessions, self.sealer, delivery, self.activity)
+        # mh_test_ agent keys never deliver: their mail always goes to the sandbox outbox.
+        sandbox = OutgoingDelivery(self.replies, SandboxTransport(self.sessions, self.sealer), signer)
+        self.approvals = Approvals(
+            self.sessions,
+            self.sealer,
+            delivery,
+            self.activity,
+            sandbox=sandbox,
+            credits=Credits(self.sessions, self.settings),
+        )
+        self.agent = build_agent_api(
+            self.settings,
+            self.sessions,
+            self.sealer,
+            self.activity,
+            self.approvals,
+            delivery,
+            sandbox,
+            guard=make_outbound_guard(self.settings),
+        )
+        self.models = ModelRegistry(self.settings, self.sealer, self.decider)
+        self.webhooks = Webhooks(
+            self.engine, self.sessions, self.sealer, self.settings.webhooks, self.spool.node
+        )
         self.pipeline = build_pipeline(
-            self.settings, self.sessions, self.decider, delivery, self.activity, self.approvals
+            self.settings, self.sessions, self.models, delivery, self.activity, self.approvals
         )
 
     async def run_job(self, job: ClaimedJob) -> str:
         """Worker entry point: one job through the pipeline; returns the action name."""
-        outcome = await self.pipeline.run(MessageContext(job=job))
+        ctx = MessageContext(job=job)
+        started = time.monotonic()
+        try:
+            outcome = await self.pipeline.run(ctx, between=self.spool.ingest.lull)
+        except Exception:
+            self.metrics.job_failed(time.monotonic() - started)
+            raise
+        findings = [(f.rule, f.severity) for f in ctx.findings]
+        self.metrics.job_finished(outcome.action.value, time.monotonic() - started, findings)
         return outcome.action.value
 
     async def close(self) -> None:
         """Release connections."""
-        closer = getattr(self.decider, "aclose", None)
-        if closer is not None:
-            await closer()
+        await self.spool.close()
+        await self.models.aclose()  # every model client, the install's decider included
+        await self.webhooks.close()
         await self.engine.dispose()
 
 
@@ -151,15 +253,17 @@ def build_services(settings: Settings, *, decider: Decider | None = None) -> Ser
     sessions = session_factory(engine)
     sealer = Sealer(settings.security.encryption_key)
     node = settings.spool.node_name or socket.gethostname()
+    metrics = Metrics()
     return Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
         sealer=sealer,
-        spool=Spool(sessions, sealer, settings.spool, node),
+        spool=Spool(sessions, sealer, settings.spool, node, make_job_writer(settings.database_url)),
         directory=Directory(sessions),
         activity=ActivityLog(sessions),
         replies=ReplyStore(sessions, sealer),
         transport=make_transport(settings, sessions, sealer),
-        decider=decider or make_decider(settings),
+        decider=ObservedDecider(decider or make_decider(settings), metrics),
+        metrics=metrics,
     )

@@ -84,11 +84,22 @@ class HttpSettings:
     cors_origins: str = _doc("Comma-separated origins allowed by CORS. Empty: CORS off.", "")
     rate_limit_ip_per_minute: int = _doc("API requests per client address per minute (429 past it).", 300)
     rate_limit_user_per_minute: int = _doc("API requests per signed-in user per minute (429 past it).", 120)
+    sse_poll_seconds: float = _doc(
+        "How often an activity stream (`GET /api/v1/activity/stream`) looks for new rows; every "
+        "node reads the shared database, so a stream sees activity from all nodes.",
+        0.5,
+    )
+    sse_keepalive_seconds: float = _doc("An idle activity stream sends a comment line this often.", 15.0)
+    sse_max_seconds: float = _doc(
+        "Longest an activity stream stays open; the browser then reconnects with `Last-Event-ID`.", 300.0
+    )
+    sse_max_streams_per_user: int = _doc("Open activity streams per user on one node (429 past it).", 5)
+    sse_token_ttl_seconds: int = _doc("Lifetime of an activity stream token (`?token=`).", 3600)
 
 
 @dataclass(frozen=True)
 class LlmSettings:
-    """The model that decides. Per-mailbox overrides come later from the mailbox config."""
+    """The model that decides. A mailbox may override provider, URL, model and key (docs/agent.md)."""
 
     provider: Literal["none", "openai", "anthropic"] = _doc(
         "`openai` (any OpenAI-compatible endpoint), `anthropic` (the Anthropic Messages API; set "
@@ -101,6 +112,11 @@ class LlmSettings:
     api_key: str = _doc("Provider API key (never logged).", "")
     timeout_seconds: float = _doc("Per-request timeout.", 60.0)
     max_retries: int = _doc("Retries on 429/5xx before the message goes back to the spool.", 2)
+    mailbox_allow_http: bool = _doc(
+        "Let a mailbox's own `llm_base_url` be plain `http://` (a model on your LAN). Off: a "
+        "mailbox's model URL must be `https://`.",
+        False,
+    )
 
 
 @dataclass(frozen=True)
@@ -131,6 +147,17 @@ class SpoolSettings:
     backoff_max_seconds: float = _doc("Ceiling of the retry delay.", 3600.0)
     lease_seconds: float = _doc("How long a claimed job is owned before another node may take it.", 300.0)
     poll_seconds: float = _doc("Idle poll interval when no door has signalled new work.", 1.0)
+    ingest_burst_per_second: float = _doc(
+        "Ingest first: while the doors take more messages per second than this, workers wait "
+        "before each job and pipeline step (at most `ingest_max_wait_seconds` each time), so a "
+        "burst is accepted at full speed and processed right after. 0: never wait.",
+        50.0,
+    )
+    ingest_max_wait_seconds: float = _doc(
+        "Longest a worker waits for a burst to pass before a job or step, so processing never "
+        "stops under sustained load. 0: never wait.",
+        2.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -198,6 +225,19 @@ class AgentSettings:
     """Hosted agent addresses."""
 
     domain: str = _doc("Domain of hosted agent mailboxes (`handle@domain`).", "agents.localhost")
+    fetch_allow_hosts: str = _doc(
+        "Comma-separated hosts (`host` or `host:port`) that document fetches and mailbox model URLs "
+        "may reach even though they resolve to loopback, private or link-local addresses (your own "
+        "wiki or model server). Empty: only public addresses.",
+        "",
+    )
+    fetch_max_bytes: int = _doc("Largest reference document (or manifest) fetched, in bytes.", 2_000_000)
+    fetch_timeout_seconds: float = _doc("Deadline of one document fetch, redirects included.", 10.0)
+    persona_test_max_per_hour: int = _doc("Persona tests (`POST .../persona/test`) per user per hour.", 10)
+    api_inbox_retention_days: int = _doc(
+        "Days a message waits (sealed) for a mailbox's own agent (`answered_by = api`) before it is purged.",
+        7,
+    )
 
 
 @dataclass(frozen=True)
@@ -237,6 +277,108 @@ class CloudflareSettings:
 
 
 @dataclass(frozen=True)
+class ImapSettings:
+    """The IMAP door for external mailboxes and their store operations (docs/imap.md)."""
+
+    enabled: bool = _doc("Watch external mailboxes over IMAP on this node.", True)
+    max_accounts: int = _doc("Most external mailboxes this node leases and watches at once.", 500)
+    max_concurrent_syncs: int = _doc(
+        "Accounts connecting, logging in or fetching at the same time (idling ones do not count).", 20
+    )
+    lease_seconds: float = _doc(
+        "How long a node owns an account without renewing (renewed every third of it); another "
+        "node takes the account over when it expires.",
+        60.0,
+    )
+    idle_renew_seconds: float = _doc(
+        "IMAP IDLE is ended and re-issued after this long; RFC 2177 asks for less than 29 minutes.",
+        1500.0,
+    )
+    poll_unit_seconds: float = _doc(
+        "Seconds per minute of a mailbox's `poll_interval_minutes` (60; only tests shorten it). Also "
+        "the poll interval of a push mailbox whose server lacks IDLE.",
+        60.0,
+    )
+    backoff_seconds: float = _doc(
+        "First reconnect delay after a connection or login failure; doubles per failure.", 5.0
+    )
+    backoff_max_seconds: float = _doc("Ceiling of the reconnect delay.", 900.0)
+    timeout_seconds: float = _doc("IMAP connect and command timeout.", 30.0)
+    ca_file: str = _doc(
+        "PEM CA bundle to verify IMAP and account-SMTP servers (e.g. a self-signed one). Empty: the "
+        "system trust store. Certificates are always verified.",
+        "",
+    )
+    backfill_days: int = _doc(
+        "On a mailbox's first connection (and after a UIDVALIDITY change) unread messages of the "
+        "last N days are fetched too; 0: only mail arriving from then on.",
+        2,
+    )
+
+
+@dataclass(frozen=True)
+class MilterSettings:
+    """The milter door Postfix (`smtpd_milters`) or Stalwart asks about each message (docs/milter.md)."""
+
+    enabled: bool = _doc("Start the milter door.", False)
+    host: str = _doc("Address the milter door listens on.", "127.0.0.1")
+    port: int = _doc("Port the milter door listens on.", 8897)
+    mode: Literal["observe", "enforce"] = _doc(
+        "`enforce`: outbound mail from an agent mailbox with a high-severity guard finding is "
+        "quarantined (Postfix hold queue). `observe`: it is delivered with an `X-Mailhook-Guard` "
+        "header and logged. Inbound score headers are added in both modes.",
+        "enforce",
+    )
+    max_message_bytes: int = _doc(
+        "Bytes of a message (headers and body) kept for scoring; the rest passes unscanned and the "
+        "rules list `milter.truncated`.",
+        10 * 1024 * 1024,
+    )
+    max_connections: int = _doc("Concurrent milter connections; more wait for a slot.", 50)
+    timeout_seconds: float = _doc("A connection silent this long is closed.", 600.0)
+    on_error: Literal["continue", "tempfail"] = _doc(
+        "Reply when checking a message fails (e.g. the database is down): `continue` lets it pass "
+        "unmodified, `tempfail` makes the client retry later.",
+        "continue",
+    )
+    hold_action: Literal["quarantine", "reject"] = _doc(
+        "How `enforce` mode holds: `quarantine` asks the MTA to quarantine (Postfix: hold queue); "
+        "`reject` refuses the message with 550 5.7.1 (for MTAs without a hold queue, e.g. "
+        "Stalwart, which delivers quarantined mail with an `X-Quarantine` header).",
+        "quarantine",
+    )
+    hook_secret: str = _doc(
+        "Password Stalwart's MTA Hooks send (HTTP basic auth) to `POST /api/v1/hooks/stalwart`; "
+        "empty: that endpoint is off (404). Never logged.",
+        "",
+    )
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Signed webhooks to users' own URLs (docs/webhooks.md)."""
+
+    enabled: bool = _doc("Run the webhook fan-out and dispatcher on this node.", True)
+    allow_http: bool = _doc(
+        "Accept `http://` webhook URLs (self-hosting, tests); otherwise https only.", False
+    )
+    allow_hosts: str = _doc(
+        "Comma-separated hosts (`host` or `host:port`) webhooks may reach although they resolve to "
+        "loopback, private or link-local addresses. Empty: only public addresses.",
+        "",
+    )
+    timeout_seconds: float = _doc("Deadline of one webhook request (connect, send, answer).", 10.0)
+    max_attempts: int = _doc("Attempts before a delivery is given up (`failed`).", 8)
+    backoff_seconds: float = _doc("First retry delay; doubles per attempt.", 30.0)
+    backoff_max_seconds: float = _doc("Ceiling of the retry delay.", 3600.0)
+    poll_seconds: float = _doc("How often the activity log is read for new events.", 1.0)
+    max_endpoints_per_user: int = _doc("Webhook endpoints one user may register.", 10)
+    retention_days: int = _doc(
+        "Finished deliveries (delivered or failed) are deleted after this many days.", 14
+    )
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Logging."""
 
@@ -264,6 +406,9 @@ class Settings:
     guard: GuardSettings = field(default_factory=GuardSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
     cloudflare: CloudflareSettings = field(default_factory=CloudflareSettings)
+    imap: ImapSettings = field(default_factory=ImapSettings)
+    milter: MilterSettings = field(default_factory=MilterSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     @property
@@ -289,6 +434,7 @@ class Settings:
             self.billing.stripe_secret_key,
             self.billing.stripe_webhook_secret,
             self.cloudflare.webhook_secret,
+            self.milter.hook_secret,
         )
 
     @property
@@ -398,6 +544,7 @@ def _validate(settings: Settings) -> None:
             ("lmtp", settings.lmtp.port),
             ("smtp", settings.smtp.port),
             ("http", settings.http.port),
+            ("milter", settings.milter.port),
         )
         if not 0 <= port <= 65535
     ]
@@ -405,6 +552,12 @@ def _validate(settings: Settings) -> None:
         problems.append("smtp.tls_cert and smtp.tls_key must be set together")
     if settings.spool.workers < 1:
         problems.append("spool.workers must be at least 1")
+    if not 1 <= settings.imap.idle_renew_seconds <= 1740:
+        problems.append("imap.idle_renew_seconds must be between 1 and 1740 (RFC 2177: under 29 minutes)")
+    if settings.imap.lease_seconds <= 0 or settings.imap.max_concurrent_syncs < 1:
+        problems.append("imap.lease_seconds must be positive and imap.max_concurrent_syncs at least 1")
+    if settings.milter.max_connections < 1 or settings.milter.max_message_bytes < 1:
+        problems.append("milter.max_connections and milter.max_message_bytes must be at least 1")
     if problems:
         raise ConfigError("; ".join(problems))
 

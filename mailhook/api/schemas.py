@@ -40,6 +40,13 @@ class ConfigFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     thread_depth: int | UnsetType = UNSET
     max_output_tokens: int | UnsetType = UNSET
     reply_all: bool | UnsetType = UNSET
+    #: ``mailhook`` (the built-in model answers) or ``api`` (the owner's agent, docs/agent-api.md).
+    answered_by: str | UnsetType = UNSET
+    #: The mailbox's own model (docs/agent.md); ``llm_api_key`` is write-only.
+    llm_provider: str | UnsetType = UNSET
+    llm_base_url: str | UnsetType = UNSET
+    llm_model: str | UnsetType = UNSET
+    llm_api_key: str | UnsetType = UNSET
 
     def patch(self) -> ConfigPatch:
         """The configuration fields that were sent, as the service's patch."""
@@ -125,7 +132,12 @@ class MailboxOut:
     max_output_tokens: int
     reply_all: bool
     poll_interval_minutes: int
+    answered_by: str
     has_credentials: bool
+    llm_provider: str
+    llm_base_url: str
+    llm_model: str
+    has_llm_api_key: bool
     imap: Server | None
     smtp: Server | None
     created_at: datetime
@@ -156,7 +168,12 @@ def mailbox_out(row: Mailbox) -> MailboxOut:
         max_output_tokens=row.max_output_tokens,
         reply_all=row.reply_all,
         poll_interval_minutes=row.poll_interval_minutes,
+        answered_by=row.answered_by,
         has_credentials=row.password_sealed is not None,
+        llm_provider=row.llm_provider,
+        llm_base_url=row.llm_base_url,
+        llm_model=row.llm_model,
+        has_llm_api_key=row.llm_api_key_sealed is not None,
         imap=Server(row.imap_host, row.imap_port) if external else None,
         smtp=Server(row.smtp_host, row.smtp_port) if external else None,
         created_at=row.created_at,

@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from mailhook.billing.credits import Credits
 from mailhook.crypto import Sealer
 from mailhook.errors import Conflict, NotFound, RelayUnavailable, TemporaryFailure, ValidationFailed
 from mailhook.mail.compose import SIGNATURE_SEPARATOR, render_bytes, set_body
@@ -27,11 +28,16 @@ from mailhook.store.models import (
     OutgoingKind,
     Reply,
     ReplyState,
+    SpoolJob,
     User,
     require_id,
 )
 
 MAX_EDITED_CHARS = 100_000
+#: Spool source of mail written with an ``mh_test_`` agent key: approved, it goes to the sandbox.
+SANDBOX_SOURCE = "api-test"
+#: Spool sources of mail written through the agent API (live and test keys).
+API_SOURCES = frozenset({"api", SANDBOX_SOURCE})
 
 
 @dataclass
@@ -68,11 +74,29 @@ class Approvals:
         sealer: Sealer,
         delivery: OutgoingDelivery,
         activity: ActivityLog,
+        *,
+        sandbox: OutgoingDelivery | None = None,
+        credits: Credits | None = None,
     ) -> None:
         self._sessions = sessions
         self._sealer = sealer
         self._delivery = delivery
         self._activity = activity
+        self._sandbox = sandbox
+        self._credits = credits
+
+    async def _source_of(self, job_id: int) -> str | None:
+        async with self._sessions() as session:
+            source: str | None = await session.scalar(select(SpoolJob.source).where(SpoolJob.id == job_id))
+        return source
+
+    async def _delivery_for(self, source: str | None) -> OutgoingDelivery:
+        """The sandbox for mail a test key wrote (it must never leave), else the transport."""
+        if source == SANDBOX_SOURCE:
+            if self._sandbox is None:
+                raise Conflict("test mail can only be released to the sandbox outbox")
+            return self._sandbox
+        return self._delivery
 
     async def _held(self, owner: User, reply_id: int | None = None) -> list[tuple[Reply, Mailbox]]:
         query = (
@@ -133,11 +157,13 @@ class Approvals:
         reply, mailbox = found[0]
         if edited_text is not None:
             await self._replace_text(reply, edited_text)
+        source = await self._source_of(reply.job_id)
+        delivery = await self._delivery_for(source)
         await self._move(reply.id, ReplyState.HELD, ReplyState.PENDING)
         record = await self._delivery.replies.for_job(reply.job_id, OutgoingKind.REPLY)
         assert record is not None
         try:
-            result = await self._delivery.deliver(record, mailbox.id)
+            result = await delivery.deliver(record, mailbox.id)
         except RelayUnavailable:
             await self._move(reply.id, ReplyState.PENDING, ReplyState.HELD)
             raise TemporaryFailure(
@@ -152,13 +178,17 @@ class Approvals:
         )
         if result in (Delivered.SENT, Delivered.ALREADY_SENT):
             primary = record.recipients[0] if record.recipients else ""
-            await self._activity.record(
+            first_time = await self._activity.record(
                 mailbox.id,
                 ActivityAction.REPLIED,
                 job_id=reply.job_id,
                 recipient=primary,
                 reason="approved by the owner",
             )
+            # A reply the agent wrote costs its credit when it is sent, approved or not; mail
+            # a developer's agent sent through the API costs nothing (docs/billing.md).
+            if first_time and self._credits is not None and source not in API_SOURCES:
+                await self._credits.charge(mailbox.owner_id, ActivityAction.REPLIED.value)
         return result.value
 
     async def reject(self, owner: User, reply_id: int) -> None:

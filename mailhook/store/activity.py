@@ -25,6 +25,9 @@ class ActivityAction(enum.StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     TESTED_PERSONA = "tested_persona"
+    HANDED_TO_AGENT = "handed_to_agent"  # answered_by = api: waiting in the agent inbox
+    QUARANTINED = "quarantined"  # held in the MTA's hold queue by the milter door
+    BOUNCED = "bounced"  # a delivery status notification (RFC 3464) arrived; nothing is sent
     ERROR = "error"
 
 

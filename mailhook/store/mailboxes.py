@@ -24,18 +24,28 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhook.agent.documents import MAX_URL, parse_documents
+from mailhook.agent.overrides import clean_endpoint_and_key, clean_model, clean_provider
 from mailhook.agent.tokens import check_persona
 from mailhook.crypto import Sealer
 from mailhook.errors import Conflict, NotFound, ValidationFailed
 from mailhook.settings import Settings
 from mailhook.store.accounts import clean_email
 from mailhook.store.activity import ActivityAction
-from mailhook.store.models import Activity, Mailbox, MailboxStatus, OversightMode, User, require_id
+from mailhook.store.models import (
+    Activity,
+    AgentInboxItem,
+    Mailbox,
+    MailboxStatus,
+    OversightMode,
+    User,
+    require_id,
+)
 from mailhook.store.persona_history import PersonaHistory
 
 HANDLE: Final = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -99,6 +109,11 @@ class ConfigPatch:
     max_output_tokens: int | None = None
     reply_all: bool | None = None
     poll_interval_minutes: int | None = None
+    answered_by: str | None = None
+    llm_provider: str | None = None
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -221,6 +236,13 @@ def clean_mode(value: str) -> str:
     return value
 
 
+def clean_answered_by(value: str) -> str:
+    """``mailhook`` (the built-in model answers) or ``api`` (the owner's agent, docs/agent-api.md)."""
+    if value not in ("mailhook", "api"):
+        raise ValidationFailed("answered_by must be mailhook or api")
+    return value
+
+
 def clean_documents(value: list[object] | str) -> list[dict[str, str]]:
     """An inline list (validated item by item) or a manifest URL, in the stored form.
 
@@ -263,7 +285,12 @@ _CHECKS: Final[dict[str, Callable[[Any], Any]]] = {
     "max_output_tokens": _bounded("max_output_tokens", 50, 8000),
     "reply_all": bool,
     "poll_interval_minutes": clean_poll_interval,
+    "answered_by": clean_answered_by,
+    "llm_provider": clean_provider,
+    "llm_model": clean_model,
 }
+#: Checked by the service itself: the URL is resolved (SSRF check), the key is sealed.
+_CHECKED_APART: Final = frozenset({"persona", "llm_base_url", "llm_api_key"})
 
 
 async def clean_config(patch: ConfigPatch, *, kind: str) -> dict[str, Any]:
@@ -272,7 +299,7 @@ async def clean_config(patch: ConfigPatch, *, kind: str) -> dict[str, Any]:
     values = {name: value for name, value in values.items() if value is not None}
     if "poll_interval_minutes" in values and kind != "external":
         raise ValidationFailed("poll_interval_minutes applies to external mailboxes only")
-    cleaned = {name: _CHECKS[name](value) for name, value in values.items() if name != "persona"}
+    cleaned = {name: _CHECKS[name](value) for name, value in values.items() if name not in _CHECKED_APART}
     if "persona" in values:
         persona = clean_text("persona", values["persona"], 1_000_000)
         # Counting tokens of a long text takes a while: keep it off the event loop.
@@ -330,6 +357,7 @@ class Mailboxes:
 
     async def _create(self, owner: User, mailbox: Mailbox, config: ConfigPatch) -> Mailbox:
         values = await clean_config(config, kind=mailbox.kind)
+        values |= await self._model_endpoint(config)
         for name, value in values.items():
             setattr(mailbox, name, value)
         mailbox.owner_id = owner.id
@@ -379,6 +407,7 @@ class Mailboxes:
         """
         kind = (await self.get_for(owner, mailbox_id)).kind  # the kind never changes
         values = await clean_config(patch, kind=kind)
+        values |= await self._model_endpoint(patch)
         async with self._sessions() as session, session.begin():
             mailbox = await self._owned(session, owner, mailbox_id, for_update=True)
             if mailbox.status == MailboxStatus.DELETED.value:
@@ -390,6 +419,11 @@ class Mailboxes:
             if persona_changed:
                 await self.history.record(mailbox.id, mailbox.persona, owner.email)
         return mailbox
+
+    async def _model_endpoint(self, patch: ConfigPatch) -> dict[str, Any]:
+        """The mailbox's model URL (resolved and refused if private) and its sealed API key."""
+        url, key = patch.llm_base_url, patch.llm_api_key
+        return await clean_endpoint_and_key(url, key, self._settings, self._sealer)
 
     async def set_status(
         self,
@@ -441,6 +475,8 @@ class Mailboxes:
             mailbox.status = MailboxStatus.DELETED.value
             mailbox.status_reason = "deleted by its owner"
             mailbox.password_sealed = None
+            # Mail waiting for the mailbox's own agent goes with it (docs/agent-api.md).
+            await session.execute(sa_delete(AgentInboxItem).where(AgentInboxItem.mailbox_id == mailbox.id))
             mailbox.llm_api_key_sealed = None
             mailbox.login = ""
         return mailbox

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -228,6 +229,8 @@ class Mailbox(Base):
     max_output_tokens: Mapped[int] = mapped_column(Integer, default=1000)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: ``mailhook`` (the built-in model answers) or ``api`` (a developer's agent, docs/agent-api.md).
+    answered_by: Mapped[str] = mapped_column(String(16), default="mailhook", server_default="mailhook")
 
 
 class SpoolJob(Base):
@@ -327,3 +330,159 @@ class Activity(Base):
     message_id_hash: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AgentKey(Base):
+    """A per-mailbox API key for agents (docs/agent-api.md): only a SHA-256 of it is kept.
+
+    ``lookup`` is the first characters of the random part, indexed, to find the row; the hash is
+    then compared in constant time. Revoking keeps the row so the audit trail can name the key.
+    """
+
+    __tablename__ = "agent_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    lookup: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    test: Mapped[bool] = mapped_column(Boolean, default=False)
+    trust: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class AgentAudit(Base):
+    """One agent action (REST or MCP): who, what, on which id, how it ended. Never content."""
+
+    __tablename__ = "agent_audit"
+    __table_args__ = (Index("ix_agent_audit_mailbox_time", "mailbox_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("agent_keys.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(8))
+    action: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentInboxItem(Base):
+    """A message waiting for a mailbox's own agent (``answered_by = api``).
+
+    What the agent reads (headers, the sanitised text) is sealed in ``sealed``, the raw message
+    (to reply: recipients and threading) in ``sealed_raw``; in clear only metadata: score, rule
+    ids, size, fingerprints of the thread's Message-IDs.
+    """
+
+    __tablename__ = "agent_inbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("spool_jobs.id", ondelete="SET NULL"), unique=True)
+    message_id_hash: Mapped[str | None] = mapped_column(String(64))
+    thread_hashes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    threat_score: Mapped[int] = mapped_column(Integer, default=0)
+    threat_rules: Mapped[list[str]] = mapped_column(JSON, default=list)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_raw: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AgentSend(Base):
+    """Which key wrote an outgoing message sent through the agent API (its job's reply)."""
+
+    __tablename__ = "agent_sends"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("spool_jobs.id", ondelete="CASCADE"), unique=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("agent_keys.id", ondelete="SET NULL"))
+    inbox_item_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ImapState(Base):
+    """The IMAP door's per-account state: the cursor and the node lease (doors/imap).
+
+    The cursor (``uidvalidity``, ``last_uid``) moves only after the spool committed the message
+    with that UID; ``lease_owner`` is the spool node name of the node watching the account.
+    """
+
+    __tablename__ = "imap_states"
+
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    last_sync_at: Mapped[datetime | None] = mapped_column()
+
+
+class ImapMessage(Base):
+    """Which IMAP message (UIDVALIDITY, UID) a spool job came from, to flag it on escalation."""
+
+    __tablename__ = "imap_messages"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("spool_jobs.id", ondelete="CASCADE"), primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+
+
+class WebhookEndpoint(Base):
+    """A URL a user wants signed event notifications at (docs/webhooks.md).
+
+    The signing secret is shown once and kept sealed. ``cursor_activity_id`` is how far the
+    fan-out has read the activity log for this endpoint (it only moves forward).
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    cursor_activity_id: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint, from fan-out until delivered or given up (metadata only).
+
+    ``(endpoint_id, activity_id, event)`` is unique, so a fan-out repeated by another node or
+    after a restart cannot queue an event twice.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "activity_id", "event", name="uq_webhook_deliveries_endpoint_event"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    activity_id: Mapped[int | None] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()

@@ -6,6 +6,7 @@ import asyncio
 from email.message import EmailMessage
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from mailhook.services import Services
@@ -134,3 +135,16 @@ async def test_approval_by_mail_needs_token_and_owner(api: httpx.AsyncClient, se
     async with services.sessions() as session:
         states = sorted((await session.scalars(select(Reply.state).where(Reply.kind == "reply"))).all())
     assert states == ["rejected", "sent"]
+
+
+@pytest.mark.parametrize("extra_env", [{"MAILHOOK_BILLING_ENFORCE_QUOTA": "true"}])
+async def test_an_approved_reply_costs_one_credit(api: httpx.AsyncClient, services: Services) -> None:
+    owner = await held_replies(services, api, 1)
+    before = (await api.get("/api/v1/me", headers=owner)).json()
+    [pending] = (await api.get("/api/v1/pending", headers=owner)).json()
+    assert (await api.post(f"/api/v1/pending/{pending['id']}/approve", headers=owner)).status_code == 200
+    after = (await api.get("/api/v1/me", headers=owner)).json()
+    assert after["remaining_credits"] == before["remaining_credits"] - 1, "held mail is paid when sent"
+    again = await api.post(f"/api/v1/pending/{pending['id']}/approve", headers=owner)
+    assert again.status_code == 404
+    assert (await api.get("/api/v1/me", headers=owner)).json() == after
