@@ -106,6 +106,8 @@ async def test_poll_mode_fetches_at_the_interval(
     for n in range(3):
         await asyncio.to_thread(dovecot.deliver, ADDRESS, make_mail(f"question {n}"))
     await until(lambda: _jobs_with(services, 3), what="three polled messages")
+    # The cursor moves right after the spool commit, never before it.
+    await until(lambda: _advanced(services, mailbox_id, 3), what="cursor at the third message")
     assert (await _state(services, mailbox_id)).last_uid == 3
 
 

@@ -36,12 +36,18 @@ function showEmpty(message) {
   empty.textContent = message;
 }
 
+let loads = 0;
+
 async function load() {
   if (!state.mailbox) return;
   const query = new URLSearchParams({ page: state.page, size: SIZE });
   if (state.action) query.set("action", state.action);
+  // Only the newest request may draw: an older one (say, page 1 asked for while the stream
+  // was opening) can answer after the page the user has since turned to.
+  const ticket = ++loads;
   try {
     const page = await get(`/mailboxes/${state.mailbox}/activity?${query}`);
+    if (ticket !== loads) return;
     state.total = page.total;
     showPageInfo();
     if (page.items.length === 0) {
@@ -52,7 +58,7 @@ async function load() {
     $("#log").hidden = false;
     $("#log tbody").replaceChildren(...page.items.map((item) => row(item)));
   } catch (err) {
-    showError("#message", err);
+    if (ticket === loads) showError("#message", err);
   }
 }
 
