@@ -57,8 +57,9 @@ from mailhook.pipeline.steps.record import RecordStep
 from mailhook.pipeline.steps.resume import ResumeStep
 from mailhook.pipeline.steps.threat import ThreatStep, split_list
 from mailhook.settings import Settings
+from mailhook.spool.pg_writer import PostgresWriter
 from mailhook.spool.spool import ClaimedJob, Spool
-from mailhook.spool.writer import JobWriter, PostgresWriter, SqliteThreadWriter
+from mailhook.spool.writer import JobWriter, SqliteThreadWriter
 from mailhook.store.activity import ActivityLog
 from mailhook.store.db import create_engine, is_sqlite, session_factory
 from mailhook.store.directory import Directory

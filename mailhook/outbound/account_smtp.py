@@ -18,8 +18,9 @@ import aiosmtplib
 
 from mailhook.doors.imap.accounts import ExternalAccount
 from mailhook.doors.imap.client import tls_context
-from mailhook.errors import RelayRejected, RelayUnavailable
+from mailhook.errors import RelayUnavailable
 from mailhook.logs import get_logger
+from mailhook.outbound.smtp import submit
 from mailhook.outbound.transport import OutgoingMessage
 
 log = get_logger(__name__)
@@ -67,30 +68,4 @@ class AccountSmtp:
             raise RelayUnavailable(f"account SMTP refused the login ({exc.code})") from exc
         except aiosmtplib.SMTPException as exc:
             raise RelayUnavailable(f"account SMTP login failed ({type(exc).__name__})") from exc
-        try:
-            await client.mail(message.envelope_sender)
-            refused = 0
-            for rcpt in message.recipients:
-                try:
-                    await client.rcpt(rcpt)
-                except aiosmtplib.SMTPRecipientRefused as exc:
-                    refused += 1
-                    log.warning("account_smtp_refused_recipient", code=exc.code)
-                    if exc.code < 500:
-                        raise RelayUnavailable(f"account SMTP deferred a recipient ({exc.code})") from exc
-            if refused == len(message.recipients):
-                raise RelayRejected("account SMTP refused every recipient")
-        except aiosmtplib.SMTPResponseException as exc:
-            raise _classify(exc.code) from exc
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
-            raise RelayUnavailable("account SMTP connection lost before DATA") from exc
-        try:
-            await client.data(message.data)
-        except aiosmtplib.SMTPResponseException as exc:
-            raise _classify(exc.code) from exc
-
-
-def _classify(code: int) -> RelayUnavailable | RelayRejected:
-    if 400 <= code < 500:
-        return RelayUnavailable(f"account SMTP answered {code}")
-    return RelayRejected(f"account SMTP answered {code}")
+        await submit(client, message, "account SMTP")

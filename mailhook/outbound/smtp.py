@@ -55,37 +55,51 @@ class SmtpTransport:
 
     async def _transact(self, client: aiosmtplib.SMTP, message: OutgoingMessage) -> None:
         settings = self._settings
-        try:
-            if settings.relay_username:
+        if settings.relay_username:
+            try:
                 await client.login(settings.relay_username, settings.relay_password)
-            await client.mail(message.envelope_sender)
-            refused = 0
-            for rcpt in message.recipients:
-                try:
-                    await client.rcpt(rcpt)
-                except aiosmtplib.SMTPRecipientRefused as exc:
-                    refused += 1
-                    log.warning("relay_refused_recipient", code=exc.code)
-                    if exc.code < 500:
-                        raise RelayUnavailable(f"relay deferred a recipient ({exc.code})") from exc
-            if refused == len(message.recipients):
-                raise RelayRejected("relay refused every recipient")
-        except aiosmtplib.SMTPResponseException as exc:
-            raise _classify(exc.code) from exc
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
-            raise RelayUnavailable("relay connection lost before DATA") from exc
-        try:
-            await client.data(message.data)
-        except aiosmtplib.SMTPResponseException as exc:
-            # The relay answered the final dot: its verdict is definite.
-            raise _classify(exc.code) from exc
+            except aiosmtplib.SMTPResponseException as exc:
+                raise classify(exc.code, "relay") from exc
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                raise RelayUnavailable("relay connection lost before DATA") from exc
+        await submit(client, message, "relay")
 
     async def was_delivered(self, reply_id: int) -> bool | None:
         """An SMTP relay cannot be asked whether it took a message: unknown."""
         return None
 
 
-def _classify(code: int) -> RelayUnavailable | RelayRejected:
+async def submit(client: aiosmtplib.SMTP, message: OutgoingMessage, peer: str) -> None:
+    """MAIL, RCPT and DATA on a connected (and, where needed, authenticated) client.
+
+    ``peer`` names the server in errors and logs ("relay", "account SMTP").
+    """
+    try:
+        await client.mail(message.envelope_sender)
+        refused = 0
+        for rcpt in message.recipients:
+            try:
+                await client.rcpt(rcpt)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                refused += 1
+                log.warning("smtp_refused_recipient", peer=peer, code=exc.code)
+                if exc.code < 500:
+                    raise RelayUnavailable(f"{peer} deferred a recipient ({exc.code})") from exc
+        if refused == len(message.recipients):
+            raise RelayRejected(f"{peer} refused every recipient")
+    except aiosmtplib.SMTPResponseException as exc:
+        raise classify(exc.code, peer) from exc
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+        raise RelayUnavailable(f"{peer} connection lost before DATA") from exc
+    try:
+        await client.data(message.data)
+    except aiosmtplib.SMTPResponseException as exc:
+        # The server answered the final dot: its verdict is definite.
+        raise classify(exc.code, peer) from exc
+
+
+def classify(code: int, peer: str) -> RelayUnavailable | RelayRejected:
+    """RFC 5321 §4.2.1: 4yz is "try again later", anything else from the server is final."""
     if 400 <= code < 500:
-        return RelayUnavailable(f"relay answered {code}")
-    return RelayRejected(f"relay answered {code}")
+        return RelayUnavailable(f"{peer} answered {code}")
+    return RelayRejected(f"{peer} answered {code}")

@@ -14,8 +14,8 @@ job; on a conflict the existing job is reported as a duplicate):
   its own ``sqlite3`` connection. The event loop only hands the rows over; the statements and
   the ``fsync`` run in the thread, which releases the GIL while SQLite works (docs/benchmarks.md
   measured the async ORM path at ~6 ms of event-loop CPU per delivery).
-- :class:`PostgresWriter` for PostgreSQL: the same grouping in the event loop, over an asyncpg
-  connection of its own with prepared statements.
+- :class:`~mailhook.spool.pg_writer.PostgresWriter` for PostgreSQL: the same grouping in the
+  event loop, over an asyncpg connection of its own with prepared statements.
 """
 
 from __future__ import annotations
@@ -29,11 +29,9 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-import asyncpg
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import make_url
 
 from mailhook.errors import StoreUnavailable
 from mailhook.logs import get_logger
@@ -82,7 +80,7 @@ class JobWriter(Protocol):
 
 
 @dataclass
-class _Delivery:
+class PendingDelivery:
     """One caller's jobs and where its answer goes."""
 
     jobs: Sequence[NewJob]
@@ -105,8 +103,8 @@ class _Delivery:
 
 
 def _group_commit(
-    batch: list[_Delivery],
-    commit: Callable[[list[_Delivery]], list[list[Written]]],
+    batch: list[PendingDelivery],
+    commit: Callable[[list[PendingDelivery]], list[list[Written]]],
     failed: Callable[[Exception], BaseException],
 ) -> None:
     """Commit ``batch`` together; on failure, each delivery alone (so only the culprit fails)."""
@@ -125,16 +123,58 @@ def _group_commit(
 
 # --- SQLite: a writer thread ---------------------------------------------------------------------
 
-_SQLITE_INSERT = (
-    "INSERT INTO spool_jobs (mailbox_id, source, envelope_sender, recipient, message_id_hash, "
-    "content_hash, size, sealed_raw, status, attempts, next_attempt_at, last_error, outcome, "
-    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '', '', ?) "
-    "ON CONFLICT DO NOTHING RETURNING id"
+# One INSERT for both databases, with numbered parameters (``?1`` on SQLite, ``$1`` on
+# PostgreSQL): the last one, the arrival time, is both ``next_attempt_at`` and ``created_at``.
+_JOB_COLUMNS = (
+    "mailbox_id",
+    "source",
+    "envelope_sender",
+    "recipient",
+    "message_id_hash",
+    "content_hash",
+    "size",
+    "sealed_raw",
+    "status",
+    "next_attempt_at",
 )
-_SQLITE_FIND = (
-    "SELECT id FROM spool_jobs WHERE mailbox_id = ? AND (content_hash = ? OR message_id_hash = ?) "
-    "ORDER BY id LIMIT 1"
-)
+
+
+def insert_sql(mark: str) -> str:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id, with placeholders ``?1``/``$1`` …"""
+    values = ", ".join(f"{mark}{n}" for n in range(1, len(_JOB_COLUMNS) + 1))
+    # Built from the constant column list and the placeholder mark only, never from input.
+    return (
+        f"INSERT INTO spool_jobs ({', '.join(_JOB_COLUMNS)}, attempts, last_error, outcome, created_at) "  # noqa: S608
+        f"VALUES ({values}, 0, '', '', {mark}{len(_JOB_COLUMNS)}) ON CONFLICT DO NOTHING RETURNING id"
+    )
+
+
+def find_sql(mark: str) -> str:
+    """The existing job a conflicting INSERT ran into (same content or same Message-ID)."""
+    return (
+        f"SELECT id FROM spool_jobs WHERE mailbox_id = {mark}1 "  # noqa: S608 - constants only
+        f"AND (content_hash = {mark}2 OR message_id_hash = {mark}3) ORDER BY id LIMIT 1"
+    )
+
+
+def job_values(job: NewJob, arrived: object) -> tuple[object, ...]:
+    """The parameters of the INSERT, in ``_JOB_COLUMNS`` order."""
+    return (
+        job.mailbox_id,
+        job.source,
+        job.envelope_sender,
+        job.recipient,
+        job.message_id_hash,
+        job.content_hash,
+        job.size,
+        job.sealed_raw,
+        JobStatus.QUEUED.value,
+        arrived,
+    )
+
+
+_SQLITE_INSERT = insert_sql("?")
+_SQLITE_FIND = find_sql("?")
 # SQLAlchemy's own DATETIME formatting, so the rows written here compare and read back exactly
 # like rows written through the ORM (SQLite compares these timestamps as text).
 _format_datetime: Callable[[datetime], str] = sqlite_dialect.DATETIME().bind_processor(  # type: ignore[no-untyped-call, assignment]
@@ -152,7 +192,7 @@ class SqliteThreadWriter:
     def __init__(self, database: str, busy_timeout: float = 10.0) -> None:
         self._database = database
         self._busy_timeout = busy_timeout
-        self._queue: queue.SimpleQueue[_Delivery | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[PendingDelivery | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.commits = 0
@@ -160,7 +200,7 @@ class SqliteThreadWriter:
     async def write(self, jobs: Sequence[NewJob]) -> list[Written]:
         """Hand ``jobs`` to the writer thread and wait for their commit."""
         loop = asyncio.get_running_loop()
-        delivery = _Delivery(jobs, loop, loop.create_future())
+        delivery = PendingDelivery(jobs, loop, loop.create_future())
         self._ensure_thread()
         self._queue.put(delivery)
         return await delivery.future
@@ -201,7 +241,7 @@ class SqliteThreadWriter:
         if connection is not None:
             connection.close()
 
-    def _drain(self, batch: list[_Delivery]) -> bool:
+    def _drain(self, batch: list[PendingDelivery]) -> bool:
         """Add every delivery already waiting to ``batch``; True when asked to stop."""
         while True:
             try:
@@ -212,7 +252,7 @@ class SqliteThreadWriter:
                 return True
             batch.append(item)
 
-    def _commit(self, connection: sqlite3.Connection, batch: list[_Delivery]) -> list[list[Written]]:
+    def _commit(self, connection: sqlite3.Connection, batch: list[PendingDelivery]) -> list[list[Written]]:
         results = _sqlite_commit(connection, batch)
         self.commits += 1
         return results
@@ -225,7 +265,7 @@ class SqliteThreadWriter:
         return connection
 
 
-def _sqlite_commit(connection: sqlite3.Connection, batch: list[_Delivery]) -> list[list[Written]]:
+def _sqlite_commit(connection: sqlite3.Connection, batch: list[PendingDelivery]) -> list[list[Written]]:
     connection.execute("BEGIN IMMEDIATE")
     try:
         results = [[_sqlite_insert(connection, job) for job in delivery.jobs] for delivery in batch]
@@ -238,23 +278,8 @@ def _sqlite_commit(connection: sqlite3.Connection, batch: list[_Delivery]) -> li
 
 
 def _sqlite_insert(connection: sqlite3.Connection, job: NewJob) -> Written:
-    at = _sqlite_timestamp(job.received_at)
-    row = connection.execute(
-        _SQLITE_INSERT,
-        (
-            job.mailbox_id,
-            job.source,
-            job.envelope_sender,
-            job.recipient,
-            job.message_id_hash,
-            job.content_hash,
-            job.size,
-            job.sealed_raw,
-            JobStatus.QUEUED.value,
-            at,
-            at,
-        ),
-    ).fetchone()
+    arrived = _sqlite_timestamp(job.received_at)
+    row = connection.execute(_SQLITE_INSERT, job_values(job, arrived)).fetchone()
     if row is not None:
         return Written(int(row[0]), duplicate=False)
     existing = connection.execute(
@@ -270,136 +295,3 @@ def _sqlite_failure(exc: Exception) -> BaseException:
         log.warning("spool_commit_failed", error=type(exc).__name__)
         return StoreUnavailable("spool database unavailable")
     return exc
-
-
-# --- PostgreSQL: a dedicated asyncpg connection ------------------------------------------------
-
-_PG_INSERT = (
-    "INSERT INTO spool_jobs (mailbox_id, source, envelope_sender, recipient, message_id_hash, "
-    "content_hash, size, sealed_raw, status, attempts, next_attempt_at, last_error, outcome, "
-    "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, '', '', $10) "
-    "ON CONFLICT DO NOTHING RETURNING id"
-)
-_PG_FIND = (
-    "SELECT id FROM spool_jobs WHERE mailbox_id = $1 AND (content_hash = $2 OR message_id_hash = $3) "
-    "ORDER BY id LIMIT 1"
-)
-
-#: What one delivery can be refused for (say, a mailbox erased a moment ago); anything else
-#: means the database is away: the door answers 4xx and the next delivery connects again.
-_PG_DELIVERY_ERRORS = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
-
-
-class PostgresWriter:
-    """Group commit on PostgreSQL through one asyncpg connection of its own.
-
-    Deliveries that arrive while a commit is in flight wait for the next one, which takes them
-    all. asyncpg's prepared statements keep the event loop's share small (the ORM path cost
-    several milliseconds of CPU per delivery).
-    """
-
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
-        parsed = make_url(url)
-        self._connect_args: dict[str, Any] = {
-            **parsed.translate_connect_args(username="user", database="database"),
-            **dict(parsed.query),
-            "timeout": timeout,
-            "command_timeout": timeout,
-        }
-        self._connection: asyncpg.Connection | None = None
-        self.commits = 0
-        self._waiting: list[_Delivery] = []
-        self._flusher: asyncio.Task[None] | None = None
-
-    async def write(self, jobs: Sequence[NewJob]) -> list[Written]:
-        """Queue ``jobs`` for the next group commit and wait for it."""
-        loop = asyncio.get_running_loop()
-        delivery = _Delivery(jobs, loop, loop.create_future())
-        self._waiting.append(delivery)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="mailhook-spool-group-commit")
-        return await delivery.future
-
-    async def close(self) -> None:
-        """Wait for the commit in flight, then close the connection."""
-        if self._flusher is not None:
-            with contextlib.suppress(Exception):
-                await self._flusher
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                await self._connection.close(timeout=5)
-            self._connection = None
-
-    async def _flush(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            await self._commit_group(batch)
-
-    async def _commit_group(self, batch: list[_Delivery]) -> None:
-        try:
-            results = await self._commit(batch)
-        except Exception as exc:
-            if not isinstance(exc, _PG_DELIVERY_ERRORS) or len(batch) == 1:
-                # The database is away: every delivery of the group gets a 4xx at once.
-                for delivery in batch:
-                    delivery.settle(self._failure(exc))
-                return
-            for delivery in batch:
-                await self._commit_group([delivery])
-            return
-        for delivery, written in zip(batch, results, strict=True):
-            delivery.settle(written)
-
-    async def _commit(self, batch: list[_Delivery]) -> list[list[Written]]:
-        for attempt in range(2):
-            connection = await self._connect()
-            try:
-                async with connection.transaction():
-                    results = [[await _pg_insert(connection, job) for job in d.jobs] for d in batch]
-                self.commits += 1
-                return results
-            except asyncpg.UniqueViolationError:
-                # Another node committed the same message between our INSERT and its conflict
-                # check: the second pass sees its job and reports a duplicate.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _connect(self) -> asyncpg.Connection:
-        if self._connection is None or self._connection.is_closed():
-            self._connection = None
-            self._connection = await asyncpg.connect(**self._connect_args)
-        return self._connection
-
-    def _failure(self, exc: Exception) -> BaseException:
-        refused: bool = isinstance(exc, _PG_DELIVERY_ERRORS)
-        if not refused:
-            if self._connection is not None:
-                self._connection.terminate()
-                self._connection = None
-            log.warning("spool_commit_failed", error=type(exc).__name__)
-            return StoreUnavailable("spool database unavailable")
-        return exc
-
-
-async def _pg_insert(connection: asyncpg.Connection, job: NewJob) -> Written:
-    at = job.received_at.astimezone(UTC)
-    job_id = await connection.fetchval(
-        _PG_INSERT,
-        job.mailbox_id,
-        job.source,
-        job.envelope_sender,
-        job.recipient,
-        job.message_id_hash,
-        job.content_hash,
-        job.size,
-        job.sealed_raw,
-        JobStatus.QUEUED.value,
-        at,
-    )
-    if job_id is not None:
-        return Written(int(job_id), duplicate=False)
-    existing = await connection.fetchval(_PG_FIND, job.mailbox_id, job.content_hash, job.message_id_hash)
-    if existing is None:  # a conflict on another constraint: not a duplicate of ours
-        raise asyncpg.UniqueViolationError("spool insert conflicted without a duplicate")
-    return Written(int(existing), duplicate=True)

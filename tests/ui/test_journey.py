@@ -125,8 +125,8 @@ def test_register_create_agent_persona_live_activity_and_approval(
     page.get_by_label("Action").select_option("error")
     expect(page.locator("#empty")).to_have_text('No "error" entries for this agent.')
 
-    # The dashboard counts the reply as handled; the credits went down from the 10 free ones.
+    # The dashboard counts the reply as handled, and the approved reply cost its credit.
     credits_now = _credits(ui)
     expect(page.locator("#stat-handled")).not_to_have_text("0")
     ui.shot("dashboard")
-    assert credits_now <= credits_after_tests < 10
+    assert credits_now == credits_after_tests - 1
