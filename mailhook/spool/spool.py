@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from mailhook.backoff import jittered
 from mailhook.crypto import Sealer
 from mailhook.doors.inbound import Inbound
 from mailhook.errors import StoreUnavailable
@@ -232,7 +232,7 @@ class Spool:
         base = self._settings.backoff_seconds * 2 ** max(0, attempts - 1)
         delay = min(base, self._settings.backoff_max_seconds)
         # Full jitter on the upper half keeps many nodes from retrying in lock step.
-        return utcnow() + timedelta(seconds=delay * (0.5 + random.random() / 2))  # noqa: S311
+        return utcnow() + timedelta(seconds=jittered(delay))
 
     async def release_own(self) -> int:
         """At start-up: jobs leased under this node's name died with its last process."""

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Update, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from mailhook.backoff import jittered
 from mailhook.crypto import Sealer
 from mailhook.errors import ValidationFailed
 from mailhook.logs import get_logger
@@ -202,4 +202,4 @@ class Deliveries:
         base = self._settings.backoff_seconds * 2 ** max(0, attempts - 1)
         delay = min(base, self._settings.backoff_max_seconds)
         # Jitter on the upper half keeps a recovered receiver from being hit by every node at once.
-        return timedelta(seconds=delay * (0.5 + random.random() / 2))  # noqa: S311
+        return timedelta(seconds=jittered(delay))

@@ -13,8 +13,8 @@
 from __future__ import annotations
 
 import asyncio
-import random
 
+from mailhook.backoff import jittered
 from mailhook.crypto import SealBroken
 from mailhook.doors.imap.accounts import ExternalAccount, ExternalAccounts
 from mailhook.doors.imap.client import (
@@ -97,7 +97,7 @@ class Watcher:
         """Exponential backoff with jitter on the upper half, capped."""
         settings = self._settings
         delay = min(settings.backoff_seconds * 2.0 ** max(0, self.failures - 1), settings.backoff_max_seconds)
-        return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
+        return jittered(delay)
 
     def _interval(self, account: ExternalAccount) -> float:
         minutes = account.poll_interval_minutes or 1
