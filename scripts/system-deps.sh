@@ -4,7 +4,8 @@
 #   scripts/system-deps.sh [EXTRA_PACKAGE...]     e.g. scripts/system-deps.sh dovecot-imapd
 #
 # Always wanted: postfix, postgresql, dovecot-imapd + dovecot-lmtpd (IMAP door and deploy tests),
-# chromium (web UI tests with Playwright) and swaks (milter tests); extra package names may be
+# chromium (web UI tests with Playwright), swaks (milter tests) and docker-compose (validates
+# docker-compose.yml without a Docker engine); extra package names may be
 # given as arguments.
 # Idempotent: when every package is installed it only runs dpkg-query and exits 0.
 # As root it installs what is missing (one apt-get update, then one apt-get install); as any
@@ -16,7 +17,7 @@
 # during the install, and a system Postfix that runs anyway is stopped and disabled.
 set -euo pipefail
 
-readonly BASE_PACKAGES=(postfix postgresql git dovecot-imapd dovecot-lmtpd chromium swaks)
+readonly BASE_PACKAGES=(postfix postgresql git dovecot-imapd dovecot-lmtpd chromium swaks docker-compose)
 readonly POLICY_RC_D=/usr/sbin/policy-rc.d
 
 log() { printf 'system-deps: %s\n' "$*" >&2; }
