@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from mailhook.app import Runtime
-from mailhook.services import Services, build_services
-from mailhook.settings import Settings
-from mailhook.store.accounts import Accounts
-from mailhook.store.migrate import upgrade
-from tests.fakes.llm import FakeLLM
+from mailhook.services import Services
 from tests.harness.postgres import PostgresServer
 from tests.lmtp_client import lmtp_send, make_message
 from tests.support import outbox, wait_for_jobs
@@ -22,30 +16,15 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-async def running(
-    make_settings: Any, own_postgres: PostgresServer, fake_llm: FakeLLM
-) -> AsyncIterator[Services]:
-    settings: Settings = make_settings(
-        MAILHOOK_DATABASE_URL=own_postgres.url("outage"),
-        MAILHOOK_LLM_PROVIDER="openai",
-        MAILHOOK_LLM_BASE_URL=fake_llm.base_url,
-    )
-    services = build_services(settings)
-    await upgrade(services.engine)
-    accounts = Accounts(services.sessions)
-    await accounts.create_user("owner@example.com", "correct horse battery")
-    await accounts.add_mailbox("owner@example.com", "bot@agents.test")
-    runtime = Runtime(services, migrate=False)
-    await runtime.start()
-    try:
-        yield services
-    finally:
-        await runtime.stop()
+def database_url(own_postgres: PostgresServer) -> str:
+    """A PostgreSQL of this test's own, so stopping it leaves the other tests alone."""
+    return own_postgres.url("outage")
 
 
 async def test_database_down_is_temporary_then_recovers(
-    running: Services, own_postgres: PostgresServer
+    services: Services, runtime: Any, own_postgres: PostgresServer
 ) -> None:
+    running = services
     port = running.settings.lmtp.port
     before = await asyncio.to_thread(lmtp_send, port, "a@example.org", ["bot@agents.test"], make_message())
     assert before.data["bot@agents.test"].startswith("250")

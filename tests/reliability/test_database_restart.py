@@ -13,15 +13,11 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from mailhook.app import Runtime
-from mailhook.services import Services, build_services
-from mailhook.store.accounts import Accounts
-from mailhook.store.migrate import upgrade
+from mailhook.services import Services
 from tests.fakes.llm import FakeLLM
 from tests.harness.postgres import PostgresServer
 from tests.lmtp_client import LmtpClient, make_message
@@ -32,31 +28,18 @@ TOTAL = 100
 
 
 @pytest.fixture
-async def on_own_postgres(
-    make_settings: Any, own_postgres: PostgresServer, fake_llm: FakeLLM
-) -> AsyncIterator[Services]:
-    settings = make_settings(
+def database_url(own_postgres: PostgresServer) -> str:
+    return own_postgres.url("outage")
+
+
+@pytest.fixture
+def extra_env() -> dict[str, str]:
+    return {
         **FAST_RETRIES,
-        MAILHOOK_DATABASE_URL=own_postgres.url("outage"),
-        MAILHOOK_LLM_PROVIDER="openai",
-        MAILHOOK_LLM_BASE_URL=fake_llm.base_url,
-        MAILHOOK_LLM_MAX_RETRIES="0",
         # A job whose bookkeeping failed with the database keeps its lease until it expires;
         # shorter here so the test does not wait out the 300 s default (docs/reliability.md).
-        MAILHOOK_SPOOL_LEASE_SECONDS="10",
-    )
-    services = build_services(settings)
-    await upgrade(services.engine)
-    accounts = Accounts(services.sessions)
-    await accounts.create_user("owner@example.com", "correct horse battery")
-    await accounts.add_mailbox("owner@example.com", "bot@agents.test")
-    runtime = Runtime(services, migrate=False)
-    await runtime.start()
-    try:
-        yield services
-    finally:
-        await runtime.stop()
-        await services.close()
+        "MAILHOOK_SPOOL_LEASE_SECONDS": "10",
+    }
 
 
 class PatientSender:
@@ -105,9 +88,8 @@ def _drop(client: LmtpClient | None) -> None:
 
 
 async def test_database_crash_during_load_loses_nothing(
-    on_own_postgres: Services, own_postgres: PostgresServer, fake_llm: FakeLLM
+    services: Services, runtime: Any, own_postgres: PostgresServer, fake_llm: FakeLLM
 ) -> None:
-    services = on_own_postgres
     fake_llm.delay = 0.01  # jobs are in flight when the database goes away
     port = services.settings.lmtp.port
     # Both senders are a third through when the crash comes (the barrier's third party).
