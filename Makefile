@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck unit system-deps clean bench
+.PHONY: run dev test lint typecheck unit system-deps clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/mailhook migrate
 	$(BIN)/mailhook serve
+
+## dev: like run, restarting the server when a Python file under mailhook/ changes
+dev: $(STAMP)
+	$(BIN)/mailhook migrate
+	$(BIN)/mailhook serve --reload
 
 system-deps:
 	bash scripts/system-deps.sh

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -74,25 +76,59 @@ def main() -> None:
 
 @main.command()
 @click.option("--no-migrate", is_flag=True, help="Do not apply database migrations at start.")
-def serve(no_migrate: bool) -> None:
+@click.option(
+    "--reload",
+    is_flag=True,
+    help="Development: restart the server when a Python file of mailhook changes.",
+)
+@click.option(
+    "--reload-dir",
+    "reload_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="With --reload: watch this directory instead of mailhook's package (repeatable).",
+)
+def serve(no_migrate: bool, reload: bool, reload_dirs: tuple[str, ...]) -> None:
     """Run everything in one process: HTTP API/UI, LMTP and SMTP doors, spool workers."""
     import uvicorn
 
-    from mailhook.app import create_app
-
     settings = prepare()
-    app = create_app(build_services(settings), migrate=not no_migrate)
     log.info("http_listening", url=settings.public_url)
-    uvicorn.run(
-        app,
-        host=settings.http.host,
-        port=settings.http.port,
-        log_config=None,
-        access_log=False,
+    options: dict[str, Any] = {
+        "host": settings.http.host,
+        "port": settings.http.port,
+        "log_config": None,
+        "access_log": False,
         # Open activity streams (api/sse.py) never finish on their own; without a bound a stop
         # would wait for every browser tab to go away.
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-    )
+        "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
+    }
+    if reload:
+        # uvicorn's reloader runs the app in a child process that it restarts on a change, so
+        # the app is named, not passed; the child reads the same environment. The web UI's
+        # files are read from disk on each request and need no restart.
+        os.environ[_RELOAD_MIGRATE] = "0" if no_migrate else "1"
+        uvicorn.run(
+            f"{__name__}:{reloading_app.__name__}",
+            factory=True,
+            reload=True,
+            reload_dirs=list(reload_dirs) or [str(Path(__file__).parent)],
+            **options,
+        )
+        return
+    from mailhook.app import create_app
+
+    uvicorn.run(create_app(build_services(settings), migrate=not no_migrate), **options)
+
+
+_RELOAD_MIGRATE = "MAILHOOK_RELOAD_MIGRATE"
+
+
+def reloading_app() -> Any:
+    """The app for ``serve --reload``, built afresh in each child process the reloader starts."""
+    from mailhook.app import create_app
+
+    return create_app(build_services(prepare()), migrate=os.environ.get(_RELOAD_MIGRATE) != "0")
 
 
 @main.command()

@@ -126,3 +126,44 @@ def test_serve_answers_health_and_listens_on_lmtp(env: dict[str, str], served: s
     served.wait(timeout=20)
     log = (Path(env["MAILHOOK_DATA_DIR"]).parent / "serve.log").read_text()
     assert '"event": "stopped"' in log, "SIGTERM runs the graceful shutdown"
+
+
+def wait_healthy(env: dict[str, str], process: subprocess.Popen[str], timeout: float = 30) -> None:
+    url = f"http://127.0.0.1:{env['MAILHOOK_HTTP_PORT']}/api/health"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, "server exited"
+        assert time.monotonic() < deadline, "server did not come up"
+        time.sleep(0.2)
+
+
+def test_serve_reload_restarts_the_app_when_a_watched_file_changes(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    watched = tmp_path / "src"
+    watched.mkdir()
+    (watched / "module.py").write_text("VALUE = 1\n")
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w+") as log:
+        argv = [MAILHOOK, "serve", "--reload", "--reload-dir", str(watched)]
+        process = subprocess.Popen(argv, env=env, stdout=log, stderr=log, text=True)
+        try:
+            wait_healthy(env, process)
+            assert log_path.read_text().count('"event": "lmtp_listening"') == 1
+            time.sleep(1.0)  # the reloader compares modification times; make the change visible
+            (watched / "module.py").write_text("VALUE = 2\n")
+            deadline = time.monotonic() + 30
+            while log_path.read_text().count('"event": "lmtp_listening"') < 2:
+                assert process.poll() is None, "the reloader exited"
+                assert time.monotonic() < deadline, f"no restart after the change:\n{log_path.read_text()}"
+                time.sleep(0.2)
+            wait_healthy(env, process)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    assert "module.py" in log_path.read_text(), "the log says which file changed"
