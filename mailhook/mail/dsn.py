@@ -95,6 +95,8 @@ class DsnReport:
 
 def parse_dsn(raw: bytes) -> DsnReport | None:
     """The DSN in ``raw``, or None when ``raw`` is not a delivery status notification."""
+    if not _may_be_report(raw):
+        return None
     try:
         message = BytesParser(policy=email.policy.compat32).parsebytes(raw)
         status_part = _status_part(message)
@@ -112,6 +114,20 @@ def parse_dsn(raw: bytes) -> DsnReport | None:
         original_message_id=returned,
         recipients=recipients,
     )
+
+
+def _may_be_report(raw: bytes) -> bool:
+    """Whether the top-level Content-Type is ``multipart/report``, read from the header section
+    alone: ordinary mail (every message a mailbox gets runs through here) is not parsed twice,
+    and a large one costs a search for the blank line, not a second full parse."""
+    end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0), default=len(raw))
+    try:
+        head = HeaderParser(policy=email.policy.compat32).parsestr(
+            raw[: end + 2].decode("ascii", "surrogateescape"), headersonly=True
+        )
+        return head.get_content_type() == "multipart/report"
+    except Exception:
+        return True  # undecidable here: let the full parse decide
 
 
 def _status_part(message: Message) -> Message | None:

@@ -252,3 +252,19 @@ def test_deep_nesting_does_not_raise() -> None:
         raw += f"--a{depth}\nContent-Type: multipart/mixed; boundary=a{depth + 1}\n\n".encode()
     report = parse_dsn(raw)
     assert report is None or report.kind == "unknown"
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_the_report_type_is_read_from_the_header_section_alone(newline: bytes) -> None:
+    # LF and CRLF line ends both end the header section at the first empty line.
+    report = parse_dsn(POSTFIX.replace(b"\n", newline))
+    assert report is not None and report.kind == "hard"
+    # A report quoted in the body of ordinary mail (a forwarded bounce) is not this message's.
+    forwarded = b"From: alice@example.org\nContent-Type: text/plain\n\n" + POSTFIX
+    assert parse_dsn(forwarded.replace(b"\n", newline)) is None
+    # Content-Type folded over lines, in another case, after other headers: still a report.
+    folded = POSTFIX.replace(
+        b"Content-Type: multipart/report; report-type=delivery-status;",
+        b"content-TYPE:\n Multipart/Report;\n report-type=delivery-status;",
+    )
+    assert parse_dsn(folded.replace(b"\n", newline)) is not None
