@@ -7,16 +7,20 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from mailhook.errors import MailhookError
 from mailhook.logs import configure_logging, get_logger, register_secrets
-from mailhook.services import Services, build_services
 from mailhook.settings import Settings, ensure_secrets, load_settings
-from mailhook.store.accounts import Accounts
-from mailhook.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from mailhook.services import Services
+
+# The services, the store and the app are imported inside the commands that use them: they pull
+# in SQLAlchemy, the model clients and PyMuPDF, seconds of start-up that `mailhook --help` and
+# a mistyped option should not pay.
 
 T = TypeVar("T")
 log = get_logger("mailhook.cli")
@@ -36,6 +40,9 @@ def prepare() -> Settings:
 
 def run_with_services(action: Callable[[Services], Awaitable[T]], *, migrate: bool = True) -> T:
     """Build services, optionally migrate, run ``action``, close."""
+
+    from mailhook.services import build_services
+    from mailhook.store.migrate import upgrade
 
     async def main() -> T:
         services = build_services(prepare())
@@ -117,6 +124,7 @@ def serve(no_migrate: bool, reload: bool, reload_dirs: tuple[str, ...]) -> None:
         )
         return
     from mailhook.app import create_app
+    from mailhook.services import build_services
 
     uvicorn.run(create_app(build_services(settings), migrate=not no_migrate), **options)
 
@@ -127,6 +135,7 @@ _RELOAD_MIGRATE = "MAILHOOK_RELOAD_MIGRATE"
 def reloading_app() -> Any:
     """The app for ``serve --reload``, built afresh in each child process the reloader starts."""
     from mailhook.app import create_app
+    from mailhook.services import build_services
 
     return create_app(build_services(prepare()), migrate=os.environ.get(_RELOAD_MIGRATE) != "0")
 
@@ -153,6 +162,8 @@ def user() -> None:
 @click.password_option(envvar="MAILHOOK_NEW_USER_PASSWORD", help="Password (prompted if not given).")
 def user_create(email: str, admin: bool, password: str) -> None:
     """Create a user who can own mailboxes."""
+
+    from mailhook.store.accounts import Accounts
 
     async def create(services: Services) -> str:
         created = await Accounts(services.sessions).create_user(
@@ -182,6 +193,8 @@ def mailbox() -> None:
 def mailbox_add(address: str, owner: str, mode: str, persona_file: Any) -> None:
     """Add a hosted agent mailbox ADDRESS owned by an existing user."""
     persona = persona_file.read() if persona_file else ""
+
+    from mailhook.store.accounts import Accounts
 
     async def add(services: Services) -> str:
         created = await Accounts(services.sessions).add_mailbox(owner, address, mode=mode, persona=persona)
