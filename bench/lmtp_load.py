@@ -5,7 +5,8 @@
 * :func:`measure_latency` is our own LMTP client (RFC 2033) on raw sockets, one thread per
   connection: for each message it sends the data, then times from writing the final ``.`` to
   reading the reply for the one recipient. That is the time the server takes to make the
-  message safe (for mailhook: commit it to the spool) and say so.
+  message safe (for mailhook: commit it to the spool) and say so. Its sender,
+  :func:`send_concurrently`, also serves benchmarks that need one sender per message.
 
 Every message is unique. mailhook drops a second delivery of the same Message-ID or the same
 bytes to one mailbox (``250 2.0.0 Already queued``, no new job), so repeats would measure the
@@ -89,10 +90,10 @@ def run_smtp_source(argv: list[str], messages: int, timeout: float = 900.0) -> T
 # --- ack latency: our own LMTP client --------------------------------------------------------------
 
 
-def make_message(token: str, size: int) -> bytes:
+def make_message(token: str, size: int, sender: str = SENDER) -> bytes:
     """A unique RFC 5322 message with about ``size`` bytes of body (CRLF, no line starts with '.')."""
     head = (
-        f"From: <{SENDER}>\r\n"
+        f"From: <{sender}>\r\n"
         f"To: <{RECIPIENT}>\r\n"
         f"Subject: ingest benchmark {token}\r\n"
         "Date: Wed, 25 Nov 2026 10:00:00 +0000\r\n"
@@ -110,14 +111,10 @@ def make_message(token: str, size: int) -> bytes:
     return (head + "\r\n".join(lines) + "\r\n").encode()
 
 
-@dataclass
-class LatencyRun:
-    """Per-message ack latencies (ms) of one run, and what the server answered."""
+class Latencies:
+    """p50, p99 and the largest of ``latencies_ms`` (a field of the dataclass using this)."""
 
-    latencies_ms: list[float] = field(default_factory=list)
-    accepted: int = 0
-    refused: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+    latencies_ms: list[float]
 
     @property
     def p50(self) -> float:
@@ -126,6 +123,20 @@ class LatencyRun:
     @property
     def p99(self) -> float:
         return percentile(self.latencies_ms, 99)
+
+    @property
+    def worst(self) -> float:
+        return max(self.latencies_ms)
+
+
+@dataclass
+class LatencyRun(Latencies):
+    """Per-message ack latencies (ms) of one run, and what the server answered."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    accepted: int = 0
+    refused: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 def percentile(values: list[float], pct: int) -> float:
@@ -166,9 +177,9 @@ class LmtpConnection:
         if not reply.startswith(code):
             raise RuntimeError(f"expected {code}, got {reply!r}")
 
-    def send_timed(self, message: bytes) -> tuple[str, float]:
+    def send_timed(self, message: bytes, sender: str = SENDER) -> tuple[str, float]:
         """Send one message to one recipient; the reply after DATA and its latency in seconds."""
-        self.expect("250", self.command(f"MAIL FROM:<{SENDER}>"))
+        self.expect("250", self.command(f"MAIL FROM:<{sender}>"))
         self.expect("250", self.command(f"RCPT TO:<{RECIPIENT}>"))
         self.expect("354", self.command("DATA"))
         self.sock.sendall(message)
@@ -184,20 +195,27 @@ class LmtpConnection:
         self.sock.close()
 
 
-def measure_latency(port: int, *, messages: int, connections: int, size: int) -> LatencyRun:
-    """Send ``messages`` unique messages over ``connections`` concurrent connections."""
-    run_id = uuid.uuid4().hex[:12]
-    batches = [
-        [make_message(f"{run_id}.{n}", size) for n in range(c, messages, connections)]
-        for c in range(connections)
-    ]
-    batches = [b for b in batches if b]
-    run = LatencyRun()
-    lock = threading.Lock()
-    start = threading.Barrier(len(batches) + 1)  # all connections open, then go together
+@dataclass(frozen=True)
+class Acked:
+    """The server's answer to one message: ``seconds`` from the final '.', read at ``at``."""
+
+    reply: str
+    seconds: float
+    at: float  # time.perf_counter() when the reply was read
+
+
+def send_concurrently(
+    port: int, messages: list[tuple[str, bytes]], connections: int
+) -> tuple[list[Acked], float]:
+    """Send ``messages`` (envelope sender, bytes) over ``connections`` concurrent kept-open
+    connections, all starting together once every connection is open; one :class:`Acked` per
+    message (same order) and the wall-clock seconds from the start to the last answer."""
+    count = min(connections, len(messages))
+    acked: list[Acked | None] = [None] * len(messages)
+    start = threading.Barrier(count + 1)  # all connections open, then go together
     errors: list[BaseException] = []
 
-    def worker(batch: list[bytes]) -> None:
+    def worker(first: int) -> None:
         try:
             conn = LmtpConnection(port)
         except BaseException as exc:
@@ -206,20 +224,16 @@ def measure_latency(port: int, *, messages: int, connections: int, size: int) ->
             return
         try:
             start.wait()
-            for message in batch:
-                reply, seconds = conn.send_timed(message)
-                with lock:
-                    if reply.startswith("2"):
-                        run.accepted += 1
-                        run.latencies_ms.append(seconds * 1000.0)
-                    else:
-                        run.refused.append(reply)
+            for n in range(first, len(messages), count):
+                sender, data = messages[n]
+                reply, seconds = conn.send_timed(data, sender)
+                acked[n] = Acked(reply, seconds, time.perf_counter())
         except BaseException as exc:
             errors.append(exc)
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=worker, args=(b,), daemon=True) for b in batches]
+    threads = [threading.Thread(target=worker, args=(c,), daemon=True) for c in range(count)]
     for thread in threads:
         thread.start()
     with contextlib.suppress(threading.BrokenBarrierError):  # a failed connect: reported below
@@ -227,9 +241,23 @@ def measure_latency(port: int, *, messages: int, connections: int, size: int) ->
     began = time.perf_counter()
     for thread in threads:
         thread.join()
-    run.seconds = time.perf_counter() - began
     if errors:
-        raise RuntimeError(f"latency client failed: {errors[0]!r}") from errors[0]
+        raise RuntimeError(f"LMTP client failed: {errors[0]!r}") from errors[0]
+    return [a for a in acked if a is not None], time.perf_counter() - began
+
+
+def measure_latency(port: int, *, messages: int, connections: int, size: int) -> LatencyRun:
+    """Send ``messages`` unique messages over ``connections`` concurrent connections."""
+    run_id = uuid.uuid4().hex[:12]
+    outgoing = [(SENDER, make_message(f"{run_id}.{n}", size)) for n in range(messages)]
+    acks, seconds = send_concurrently(port, outgoing, connections)
+    run = LatencyRun(seconds=seconds)
+    for ack in acks:
+        if ack.reply.startswith("2"):
+            run.accepted += 1
+            run.latencies_ms.append(ack.seconds * 1000.0)
+        else:
+            run.refused.append(ack.reply)
     if not run.latencies_ms:
         raise RuntimeError(f"no message accepted; replies: {run.refused[:3]}")
     return run

@@ -1,27 +1,69 @@
-"""Results of the ingest benchmark and their markdown: the tables and the docs section.
+"""Results of the ingest benchmark and their markdown: the tables and the docs section; and the
+frame every benchmark script shares (:func:`script_parser`, :func:`publish`, :func:`script_section`).
 
 ``bench/ingest.py --write docs/benchmarks.md`` replaces the text between ``SECTION_BEGIN`` and
 ``SECTION_END`` (or appends it, creating the file with ``DOC_INTRO``), so other benchmarks can
-keep sections of their own in the same file.
+keep sections of their own in the same file: :func:`replace_section` does that for any script,
+between its :func:`script_markers`.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import os
+import re
+import shlex
 import statistics
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bench.lmtp_load import ThroughputRun, smtp_source_argv
+from bench.machine import machine_info
 from bench.servers import Processing
 
-SECTION_BEGIN = "<!-- bench/ingest.py: begin (rewritten by `bench/ingest.py --write`) -->"
-SECTION_END = "<!-- bench/ingest.py: end -->"
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R")
+Opts = TypeVar("Opts", bound="DataclassInstance")
+
+
+class ScriptOptions(Protocol):
+    """What :func:`publish` needs of a script's options (see :func:`script_parser`)."""
+
+    @property
+    def write(self) -> Path | None: ...
+
+    @property
+    def keep(self) -> bool: ...
+
+    @property
+    def argv(self) -> list[str]: ...
+
+
+S = TypeVar("S", bound=ScriptOptions)
+
+
+def script_markers(script: str) -> tuple[str, str]:
+    """The comments around the docs section that ``bench/<script> --write`` rewrites."""
+    return (
+        f"<!-- bench/{script}: begin (rewritten by `bench/{script} --write`) -->",
+        f"<!-- bench/{script}: end -->",
+    )
+
+
+SECTION_BEGIN, SECTION_END = script_markers("ingest.py")
 DOC_INTRO = """# Benchmarks
 
-How fast mailhook takes mail in, measured with the scripts in `bench/` (how to run them, what
-they measure and their caveats: `bench/README.md`). Each section is rewritten by its script and
-names the machine, the commit and the date it was measured on; numbers are medians of repeated
-runs and only compare with runs on the same machine.
+How fast mailhook takes mail in and answers it, how much memory a deep queue costs and how fast
+webhooks leave, measured with the scripts in `bench/` (how to run them, what they measure and
+their caveats: `bench/README.md`). Each section is rewritten by its script and names the machine,
+the commit and the date it was measured on; numbers are medians of repeated runs and only compare
+with runs on the same machine.
 """
 
 
@@ -202,11 +244,112 @@ def notes(results: list[TargetResult], opts: Options, smtp_source: str, cpus: st
     ]
 
 
+def machine_lines(info: Mapping[str, str]) -> str:
+    """The machine facts of :func:`bench.machine.machine_info` as a markdown list (no date)."""
+    return "\n".join(f"- {k}: {v}" for k, v in info.items() if k != "date")
+
+
+def command_line(script: str, argv: list[str]) -> str:
+    """The command that ran a benchmark, for its section."""
+    return shlex.join([".venv/bin/python", f"bench/{script}", *argv])
+
+
+def replace_section(path: Path, script: str, text: str) -> None:
+    """Put ``text`` between ``script``'s markers in ``path``: in place of the old section, or at
+    the end (a missing file starts with ``DOC_INTRO``). Other sections are left as they are."""
+    begin, end = script_markers(script)
+    block = f"{begin}\n{text.strip()}\n{end}"
+    document = path.read_text() if path.exists() else DOC_INTRO
+    found = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
+    if found.search(document):
+        document = found.sub(lambda _: block, document, count=1)
+    else:
+        document = f"{document.rstrip()}\n\n{block}\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(document)
+
+
+def script_parser(doc: str | None, repeats: int) -> argparse.ArgumentParser:
+    """A benchmark script's command line with the options they all have: ``--repeats``,
+    ``--write FILE`` and ``--keep``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--repeats", "-r", type=int, default=repeats, help=f"runs of each measurement (default {repeats})")
+    add("--write", type=Path, metavar="FILE", help="rewrite this script's section of FILE (the docs)")
+    add("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
+    return parser
+
+
+def parsed(options: type[Opts], parser: argparse.ArgumentParser, argv: list[str]) -> Opts:
+    """``argv`` parsed into the dataclass ``options`` (its fields named like the options; a
+    field ``argv`` gets ``argv`` itself, for the report)."""
+    values: dict[str, Any] = vars(parser.parse_args(argv)) | {"argv": argv}
+    return options(**{f.name: values[f.name] for f in dataclasses.fields(options)})
+
+
+@dataclass(frozen=True)
+class Section:
+    """What a benchmark script reports: a title, its tables and text, and notes on the method."""
+
+    title: str
+    blocks: list[str]
+    notes: list[str]
+
+
+def script_section(section: Section, script: str, argv: list[str], info: Mapping[str, str]) -> str:
+    """A benchmark script's docs section (without its markers): title, when and how it was run,
+    its tables and text, the notes as a list, and the machine."""
+    return "\n\n".join(
+        [
+            f"## {section.title}",
+            f"Measured {info['date']} with `{command_line(script, argv)}`.",
+            *section.blocks,
+            "\n".join(f"- {n}" for n in section.notes),
+            f"Machine:\n\n{machine_lines(info)}",
+        ]
+    )
+
+
+def publish(
+    script: str,
+    opts: S,
+    measure: Callable[[S, Path], R],
+    render: Callable[[R, S], Section],
+) -> R:
+    """The frame of a benchmark script: warn when the machine is busy, ``measure`` in a temporary
+    directory, ``render`` the result, add the command and the machine (and its load), print the
+    section, and with ``--write`` put it into that file (:func:`replace_section`)."""
+    from bench.ingest import log, work_dir  # bench.ingest imports this module
+
+    started = time.monotonic()
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        log(f"warning: load average {load:.2f}: other work on this machine will skew the numbers")
+    with work_dir(opts.keep) as tmp:
+        info = machine_info(tmp)
+        result = measure(opts, tmp)
+    info["load average (1 min) at start / end"] = f"{load:.2f} / {os.getloadavg()[0]:.2f}"
+    section = render(result, opts)
+    if load > 0.5:  # said in the section itself, so a busy run is never mistaken for a clean one
+        busy = (
+            f"**Not an idle machine**: the 1-minute load average was {load:.2f} when the run "
+            "started; other work shared the CPUs, so these numbers are pessimistic and noisy."
+        )
+        section = dataclasses.replace(section, notes=[*section.notes, busy])
+    text = script_section(section, script, opts.argv, info)
+    print(text)
+    if opts.write is not None:
+        replace_section(opts.write, script, text)
+        log(f"wrote the {script} section of {opts.write}")
+    log(f"done in {time.monotonic() - started:.0f} s")
+    return result
+
+
 def section(
     results: list[TargetResult], opts: Options, defaults: Options, smtp_source: str, info: dict[str, str]
 ) -> str:
     """The ingest section of docs/benchmarks.md (without its markers)."""
-    machine = "\n".join(f"- {k}: {v}" for k, v in info.items() if k != "date")
+    machine = machine_lines(info)
     bullets = "\n".join(f"- {n}" for n in notes(results, opts, smtp_source, info["CPUs (nproc)"]))
     return "\n\n".join(
         [

@@ -1,9 +1,11 @@
-"""The servers the ingest benchmark talks to, each in a process of its own on 127.0.0.1.
+"""The servers the benchmarks talk to, each in a process of its own on 127.0.0.1.
 
 * :class:`SinkServer`: ``python -m bench.sink`` (bare aiosmtpd LMTP, the baseline).
 * :class:`MailhookServer`: the real ``mailhook serve`` on SQLite (default) or PostgreSQL, in a
   fresh data directory, with one user and the mailbox ``bot@agents.test``; no model
-  (``llm.provider = none``), so every message is decided "escalate" at once.
+  (``llm.provider = none``, so every message is decided "escalate" at once) unless a benchmark
+  passes settings of its own. :func:`cpu_seconds` and :func:`memory_kib` read its CPU time and
+  memory from /proc.
 * :func:`postgres_server`: a private PostgreSQL from ``tests/harness/postgres.py``, made durable
   again (the test harness turns ``fsync`` off for speed; a benchmark of a durable spool must not).
 """
@@ -19,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -103,10 +105,16 @@ class MailhookServer:
 
     ``serve`` replaces the ``mailhook serve`` command line, to measure a variant (say, a script
     that patches something and then calls ``mailhook.cli.main``) under the same conditions.
+    ``env`` adds or overrides ``MAILHOOK_*`` settings (also for the CLI calls at start).
     """
 
     def __init__(
-        self, name: str, data_dir: Path, database_url: str = "", serve: list[str] | None = None
+        self,
+        name: str,
+        data_dir: Path,
+        database_url: str = "",
+        serve: list[str] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self.serve = serve or [mailhook_binary(), "serve"]
@@ -127,6 +135,7 @@ class MailhookServer:
         }
         if database_url:
             self.env["MAILHOOK_DATABASE_URL"] = database_url
+        self.env |= env or {}  # a benchmark's own settings (a model, a relay, ...) win
 
     def _cli(self, *args: str) -> None:
         result = subprocess.run(
@@ -167,6 +176,23 @@ class MailhookServer:
         except urllib.error.HTTPError as exc:
             return exc.code, {}
 
+    def api(self, method: str, path: str, body: object = None, token: str = "") -> Any:
+        """One JSON request to the HTTP API; the decoded answer (an error status raises)."""
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None if body is None else json.dumps(body).encode()
+        url = f"http://{HOST}:{self.http_port}{path}"
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            data = response.read()
+        return json.loads(data) if data else None
+
+    def login(self) -> str:
+        """A bearer token of the owner (``POST /api/v1/auth/login``)."""
+        answer = self.api("POST", "/api/v1/auth/login", {"email": OWNER, "password": OWNER_PASSWORD})
+        return str(answer["token"])
+
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -184,6 +210,10 @@ class MailhookServer:
         if status != 200:
             raise RuntimeError(f"health answered {status}")
         return {str(k): int(v) for k, v in body.get("spool", {}).items()}
+
+    def open_jobs(self) -> int:
+        """Spool jobs queued or running."""
+        return _open(self.spool_counts())
 
     def watch_workers(self, window: float) -> Processing:
         """Watch the workers for up to ``window`` seconds (no load): jobs finished, queue left."""
@@ -227,6 +257,12 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` (all its threads), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """``VmRSS`` (resident now) and ``VmHWM`` (the peak so far) of process ``pid``, in KiB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {name: int(fields[name].split()[0]) for name in ("VmRSS", "VmHWM")}
 
 
 def postgres_unavailable() -> str | None:
