@@ -1,1 +1,2 @@
-"""Outbound network access that mail content can influence: SSRF-safe document fetching."""
+"""Outbound network access that users and mail content can influence: the one SSRF host check
+(``hosts``), and SSRF-safe document fetching built on it (``fetch``)."""

@@ -5,9 +5,8 @@ metadata service (169.254.169.254), the admin API on loopback, databases on RFC 
 URL alone proves nothing about where it leads, so :func:`fetch_document`:
 
 * accepts only ``http``/``https`` URLs without user-info;
-* resolves the host itself and refuses if *any* address is not public (loopback, private,
-  link-local, CGNAT, multicast, reserved, ... and IPv6 forms that embed such an IPv4 address),
-  unless the owner listed the host in ``allow_hosts`` or set ``allow_private``;
+* vets the host with :func:`mailhook.net.hosts.vetted_addresses`: refused if *any* address is
+  not public, unless the host is in ``allow_hosts`` or ``allow_private`` is set;
 * connects to the address it vetted, not to a second lookup (DNS rebinding), while still sending
   the real ``Host`` header and TLS SNI name so virtual hosting and certificate checks work;
 * follows at most :data:`MAX_REDIRECTS` redirects by hand, vetting every hop the same way;
@@ -23,9 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import ipaddress
-import socket
-from collections.abc import Awaitable, Callable, Iterable
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -34,6 +32,16 @@ import httpx
 from mailhook import __version__
 from mailhook.agent.pdf import extract_pdf_text_async
 from mailhook.errors import TemporaryFailure, ValidationFailed
+from mailhook.net.hosts import (
+    AllowList,
+    HostRefused,
+    HostUnresolvable,
+    IPAddress,
+    Resolver,
+    blocked_reason,
+    parse_allow_list,
+    vetted_addresses,
+)
 
 __all__ = [
     "MAX_REDIRECTS",
@@ -49,42 +57,10 @@ __all__ = [
 MAX_REDIRECTS: Final = 5
 USER_AGENT: Final = f"mailhook/{__version__}"
 
-#: ``(host, port) -> addresses``; injectable so tests never need real DNS.
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TEXT_TYPES = frozenset({"application/json", "application/xml"})
 _PDF = "application/pdf"
 _ACCEPT = "text/*, application/json, application/xml, application/pdf;q=0.9"
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-# Address blocks no owner-configured document should live in unless the owner says so. The
-# stdlib's ``is_global`` backs this table up; the table exists to give a precise reason.
-_BLOCKED: Final[tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...]] = tuple(
-    (ipaddress.ip_network(cidr), reason)
-    for cidr, reason in (
-        ("0.0.0.0/8", "a 'this network' address"),
-        ("10.0.0.0/8", "a private address (RFC 1918)"),
-        ("100.64.0.0/10", "a carrier-grade NAT address (RFC 6598)"),
-        ("127.0.0.0/8", "a loopback address"),
-        ("169.254.0.0/16", "a link-local address (where cloud metadata services live)"),
-        ("172.16.0.0/12", "a private address (RFC 1918)"),
-        ("192.0.0.0/24", "an IETF protocol address"),
-        ("192.168.0.0/16", "a private address (RFC 1918)"),
-        ("198.18.0.0/15", "a benchmarking address (RFC 2544)"),
-        ("224.0.0.0/4", "a multicast address"),
-        ("240.0.0.0/4", "a reserved address"),
-        ("::/128", "the unspecified address"),
-        ("::1/128", "a loopback address"),
-        ("fc00::/7", "a unique local (private) address"),
-        ("fe80::/10", "a link-local address"),
-        ("fec0::/10", "a site-local address"),
-        ("ff00::/8", "a multicast address"),
-    )
-)
-# NAT64 (RFC 6052 well-known prefix) carries an IPv4 address in its last 32 bits.
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 class FetchRefused(ValidationFailed):
@@ -107,15 +83,10 @@ class FetchedDocument:
 
 @dataclass(frozen=True, slots=True)
 class _Policy:
-    """Who may be fetched: the allow-list, the private-network switch and the resolver."""
+    """Who may be fetched: the allow-list (or the private-network switch) and the resolver."""
 
-    allow_hosts: frozenset[tuple[str, int | None]]
-    allow_private: bool
-    resolver: Resolver
-
-    def allows(self, host: str, port: int) -> bool:
-        key = _host_key(host)
-        return self.allow_private or bool({(key, None), (key, port)} & self.allow_hosts)
+    allow: AllowList
+    resolver: Resolver | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +112,11 @@ async def fetch_document(
     shared by every hop; without one a fresh client that ignores proxy environment variables is
     used and closed.
     """
-    policy = _Policy(_allow_list(allow_hosts), allow_private, resolver or _system_resolver)
+    try:
+        allow = dataclasses.replace(parse_allow_list(allow_hosts), everything=allow_private)
+    except ValueError as exc:
+        raise FetchRefused(str(exc)) from None
+    policy = _Policy(allow, resolver)
     limits = _Limits(max_bytes, timeout)
     try:
         async with asyncio.timeout(timeout):
@@ -195,72 +170,15 @@ def _checked_url(raw: str, base: httpx.URL | None = None) -> httpx.URL:
 async def _vetted_address(url: httpx.URL, policy: _Policy) -> IPAddress:
     """The address to connect to: every address the host has must pass, unless allowed."""
     port = url.port or (443 if url.scheme == "https" else 80)
-    addresses = await _resolve(url, port, policy.resolver)
-    if not policy.allows(url.host, port):
-        for address in addresses:
-            reason = blocked_reason(address)
-            if reason is not None:
-                where = f"{url.host} is" if _ip_or_none(url.host) else f"{url.host} resolves to {address},"
-                raise FetchRefused(f"{where} {reason}; add the host to the allowed hosts to fetch it")
-    first = addresses[0]
-    # Connect to an IPv4-mapped answer over IPv4: the socket family then matches the address.
-    return (first.ipv4_mapped or first) if isinstance(first, ipaddress.IPv6Address) else first
-
-
-async def _resolve(url: httpx.URL, port: int, resolver: Resolver) -> list[IPAddress]:
-    literal = _ip_or_none(url.host)
-    if literal is not None:
-        return [literal]
+    host = url.raw_host.decode("ascii")
     try:
-        answers = await resolver(url.raw_host.decode("ascii"), port)
-    except OSError as exc:  # socket.gaierror: NXDOMAIN, no network, ...
-        raise FetchUnavailable(f"{url.host}: cannot resolve the host name") from exc
-    addresses = [_ip_or_none(answer) for answer in answers]
-    if not addresses:
-        raise FetchUnavailable(f"{url.host}: the host name has no addresses")
-    if None in addresses:
-        raise FetchRefused(f"{url.host}: the resolver returned something that is not an address")
-    return [address for address in addresses if address is not None]
-
-
-async def _system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-def _ip_or_none(text: str) -> IPAddress | None:
-    try:
-        # A zone index (fe80::1%eth0) does not change which kind of address it is.
-        return ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-
-
-def blocked_reason(address: IPAddress) -> str | None:
-    """Why ``address`` must not be fetched without the owner's say-so, or None if it is public."""
-    embedded = _embedded_ipv4(address)
-    if embedded is not None:
-        inner = blocked_reason(embedded)
-        return None if inner is None else f"{inner} inside an IPv6 address"
-    for network, reason in _BLOCKED:
-        if address in network:
-            return reason
-    if not address.is_global:
-        return "not a public address"
-    return None
-
-
-def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one leads to: IPv4-mapped, 6to4 or NAT64."""
-    if isinstance(address, ipaddress.IPv4Address):
-        return None
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address in _NAT64:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
+        addresses = await vetted_addresses(host, port, allow=policy.allow, resolver=policy.resolver)
+    except HostUnresolvable as exc:
+        raise FetchUnavailable(str(exc)) from None
+    except HostRefused as exc:
+        hint = "; add the host to the allowed hosts to fetch it" if exc.address is not None else ""
+        raise FetchRefused(f"{exc}{hint}") from None
+    return addresses[0]
 
 
 async def _send(client: httpx.AsyncClient, url: httpx.URL, address: IPAddress) -> httpx.Response:
@@ -364,27 +282,3 @@ async def _pdf_text(url: httpx.URL, body: bytes, limits: _Limits) -> str:
     if pdf is None:
         raise FetchRefused(f"{url}: the PDF could not be read (password-protected or damaged)")
     return pdf.text
-
-
-def _allow_list(entries: Iterable[str]) -> frozenset[tuple[str, int | None]]:
-    """``host`` or ``host:port`` entries (IPv6 in brackets when a port follows) as match keys."""
-    keys: set[tuple[str, int | None]] = set()
-    for entry in entries:
-        text = entry.strip()
-        if _ip_or_none(text.strip("[]")) is not None:
-            keys.add((_host_key(text.strip("[]")), None))
-            continue
-        try:
-            parsed = httpx.URL(f"http://{text}/")
-        except httpx.InvalidURL as exc:
-            raise FetchRefused(f"allowed host {entry!r} is not a host name") from exc
-        if not parsed.host or parsed.userinfo or parsed.path != "/":
-            raise FetchRefused(f"allowed host {entry!r} is not a host name")
-        keys.add((_host_key(parsed.host), parsed.port))
-    return frozenset(keys)
-
-
-def _host_key(host: str) -> str:
-    """One spelling per host: lower case, no trailing dot, IP addresses in canonical form."""
-    address = _ip_or_none(host)
-    return str(address) if address is not None else host.lower().rstrip(".")

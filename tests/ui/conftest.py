@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,37 +80,47 @@ class UiServer:
     llm: FakeLLM
 
 
-@pytest.fixture(scope="session")
-def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
-    """``mailhook serve`` as an operator runs it, from this checkout (so ``webui/`` is found)."""
+@contextmanager
+def running_ui_server(root: Path, **extra_env: str) -> Iterator[UiServer]:
+    """``mailhook serve`` as an operator runs it, from this checkout (so ``webui/`` is found),
+    with ``extra_env`` on top of the UI tests' settings."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (scripts/system-deps.sh)")
-    root = tmp_path_factory.mktemp("ui")
     llm = FakeLLM(script=scripted_model).start()
-    env = base_env(
-        root / "data",
-        MAILHOOK_DATABASE_URL=f"sqlite+aiosqlite:///{root / 'mailhook.db'}",
-        MAILHOOK_LLM_PROVIDER="openai",
-        MAILHOOK_LLM_BASE_URL=llm.base_url,
-        MAILHOOK_LLM_MAX_RETRIES="0",
-        MAILHOOK_AGENT_DOMAIN=AGENT_DOMAIN,
-        MAILHOOK_BILLING_ENFORCE_QUOTA="true",
-        MAILHOOK_SPOOL_POLL_SECONDS="0.2",
-        MAILHOOK_SPOOL_BACKOFF_SECONDS="0.2",
-        MAILHOOK_HTTP_RATE_LIMIT_IP_PER_MINUTE="100000",
-        MAILHOOK_HTTP_RATE_LIMIT_USER_PER_MINUTE="100000",
-        MAILHOOK_LOG_LEVEL="WARNING",
-    )
-    process = MailhookProcess(env, root / "mailhook.log").start(timeout=90)
     try:
-        yield UiServer(
-            base_url=f"http://127.0.0.1:{env['MAILHOOK_HTTP_PORT']}",
-            lmtp_port=int(env["MAILHOOK_LMTP_PORT"]),
-            llm=llm,
+        env = base_env(
+            root / "data",
+            MAILHOOK_DATABASE_URL=f"sqlite+aiosqlite:///{root / 'mailhook.db'}",
+            MAILHOOK_LLM_PROVIDER="openai",
+            MAILHOOK_LLM_BASE_URL=llm.base_url,
+            MAILHOOK_LLM_MAX_RETRIES="0",
+            MAILHOOK_AGENT_DOMAIN=AGENT_DOMAIN,
+            MAILHOOK_BILLING_ENFORCE_QUOTA="true",
+            MAILHOOK_SPOOL_POLL_SECONDS="0.2",
+            MAILHOOK_SPOOL_BACKOFF_SECONDS="0.2",
+            MAILHOOK_HTTP_RATE_LIMIT_IP_PER_MINUTE="100000",
+            MAILHOOK_HTTP_RATE_LIMIT_USER_PER_MINUTE="100000",
+            MAILHOOK_LOG_LEVEL="WARNING",
+            **extra_env,
         )
+        process = MailhookProcess(env, root / "mailhook.log").start(timeout=90)
+        try:
+            yield UiServer(
+                base_url=f"http://127.0.0.1:{env['MAILHOOK_HTTP_PORT']}",
+                lmtp_port=int(env["MAILHOOK_LMTP_PORT"]),
+                llm=llm,
+            )
+        finally:
+            process.stop()
     finally:
-        process.stop()
         llm.stop()
+
+
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
+    """The app every UI test module shares (a module may override it with settings of its own)."""
+    with running_ui_server(tmp_path_factory.mktemp("ui")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

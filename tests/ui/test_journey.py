@@ -70,7 +70,10 @@ def test_register_create_agent_persona_live_activity_and_approval(
     expect(page.locator("#history li")).to_have_count(2)
     ui.shot("mailbox-config")
 
-    # Test my persona: five samples in an expandable grid; the run costs one credit.
+    # Test my persona: five samples in an expandable grid; each run costs exactly one credit,
+    # read from the dashboard before and after it.
+    credits_before_tests = _credits(ui)
+    assert credits_before_tests == 10, "creating and editing an agent costs nothing"
     ui.goto(f"/app/persona-test.html?id={mailbox_id}")
     page.get_by_role("button", name="Run test").click()
     samples = page.locator("#results details")
@@ -80,14 +83,17 @@ def test_register_create_agent_persona_live_activity_and_approval(
     samples.nth(4).locator("summary").click()
     expect(samples.nth(4)).to_contain_text("Thanks for asking: it left today.")
     ui.shot("persona-test")
+    credits_after_one_test = _credits(ui)
+    assert credits_after_one_test == credits_before_tests - 1, "one persona test costs one credit"
     # A second run is kept beside the first for comparison (in this browser only).
+    ui.goto(f"/app/persona-test.html?id={mailbox_id}")
     page.get_by_role("button", name="Run test").click()
     expect(page.locator("#message")).to_have_text("Done: 5 sample replies below.")
     page.get_by_label("Compare with an earlier run").select_option(index=1)
     expect(samples.first.locator("h4")).to_have_count(2)
     ui.shot("persona-test-compare")
     credits_after_tests = _credits(ui)
-    assert credits_after_tests == 8
+    assert credits_after_tests == credits_after_one_test - 1, "the second test costs one credit too"
 
     # The activity log is live: a mail delivered over LMTP shows up without a reload.
     ui.goto(f"/app/activity.html?mailbox={mailbox_id}")
@@ -102,8 +108,11 @@ def test_register_create_agent_persona_live_activity_and_approval(
     expect(page.locator("#page-info")).to_have_text("Page 1 of 1 (3 entries)")
     expect(page.locator(".site-header .count")).to_have_text("1")
     ui.shot("activity")
+    credits_while_held = _credits(ui)
+    assert credits_while_held == credits_after_tests, "a reply waiting for approval costs nothing yet"
 
     # Approve the held reply after an edit, from the approval page.
+    ui.goto(f"/app/activity.html?mailbox={mailbox_id}")
     page.get_by_role("link", name="Review in approvals").click()
     page.wait_for_load_state()
     held = page.locator("#pending article")
@@ -125,8 +134,8 @@ def test_register_create_agent_persona_live_activity_and_approval(
     page.get_by_label("Action").select_option("error")
     expect(page.locator("#empty")).to_have_text('No "error" entries for this agent.')
 
-    # The dashboard counts the reply as handled, and the approved reply cost its credit.
+    # The dashboard counts the reply as handled, and the approved reply cost exactly one credit.
     credits_now = _credits(ui)
     expect(page.locator("#stat-handled")).not_to_have_text("0")
     ui.shot("dashboard")
-    assert credits_now == credits_after_tests - 1
+    assert credits_now == credits_while_held - 1, "an approved reply costs one credit"

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhook.crypto import Sealer
-from mailhook.doors.imap.state import LOGIN_FAILED
+from mailhook.doors.imap.state import paused_by_door
 from mailhook.store.models import Mailbox, MailboxStatus
 
 #: Gmail files every message sent through its SMTP into "Sent Mail" by itself; an APPEND
@@ -33,7 +33,7 @@ class ExternalAccount:
     login: str
     password: str = ""
     poll_interval_minutes: int = 0
-    #: Paused by the door after a refused login (a working login wakes it).
+    #: Paused by the door after a refused login or host (a working login wakes it).
     paused_for_login: bool = False
 
     def __repr__(self) -> str:
@@ -69,8 +69,7 @@ class ExternalAccounts:
             login=mailbox.login,
             password=self._sealer.open(mailbox.password_sealed).decode("utf-8"),
             poll_interval_minutes=mailbox.poll_interval_minutes,
-            paused_for_login=mailbox.status == MailboxStatus.INACTIVE.value
-            and mailbox.status_reason.startswith(LOGIN_FAILED),
+            paused_for_login=paused_by_door(mailbox.status, mailbox.status_reason),
         )
 
 

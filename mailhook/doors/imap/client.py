@@ -4,9 +4,16 @@ Implicit TLS only (RFC 8314 §3.3 recommends it for IMAP, port 993); aioimaplib 
 and every large provider offers 993. Certificates are always verified (``imap.ca_file`` names an
 extra CA, e.g. a self-signed one).
 
-Errors come in two kinds the watcher treats differently: :class:`ImapLoginFailed` (the server
-answered ``NO`` to LOGIN: wrong password, account disabled) and :class:`ImapUnavailable`
-(connection, TLS, timeout or protocol trouble: back off and try again).
+The host is the mailbox owner's choice, so it passes the SSRF host check first
+(:mod:`mailhook.net.hosts`; ``imap.allow_hosts`` lets private servers through), and the
+connection goes to the address that was checked while TLS verifies the certificate against the
+host name (SNI). :class:`ServerAccess` bundles that with the TLS context and the timeout; the
+account SMTP (``outbound/account_smtp.py``) reaches its server the same way.
+
+Errors come in three kinds the watcher treats differently: :class:`ImapLoginFailed` (the server
+answered ``NO`` to LOGIN: wrong password, account disabled), :class:`ImapHostRefused` (the host
+leads to a private address) and :class:`ImapUnavailable` (DNS, connection, TLS, timeout or
+protocol trouble: back off and try again).
 """
 
 from __future__ import annotations
@@ -14,13 +21,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aioimaplib
 
 from mailhook.errors import MailhookError, TemporaryFailure
+from mailhook.net.hosts import (
+    AllowList,
+    HostRefused,
+    IPAddress,
+    Resolver,
+    connect_vetted,
+    parse_allow_list,
+    vetted_addresses,
+)
+from mailhook.settings import ImapSettings
 
 # aioimaplib logs every line it receives at DEBUG, message bodies included (invariant 3).
 logging.getLogger("aioimaplib").setLevel(logging.WARNING)
@@ -49,6 +67,10 @@ class ImapCommandFailed(MailhookError):
     """The server answered NO or BAD to a command."""
 
 
+class ImapHostRefused(MailhookError):
+    """The IMAP host leads to an address mailhook must not connect to (loopback, private, ...)."""
+
+
 @dataclass(frozen=True)
 class Selected:
     """What SELECT says about a folder (RFC 3501 §6.3.1: UIDVALIDITY and UIDNEXT are required)."""
@@ -62,6 +84,55 @@ def tls_context(ca_file: str = "") -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_file or None)
 
 
+@dataclass(frozen=True)
+class ServerAccess:
+    """How mailhook reaches an external mailbox's IMAP or SMTP server."""
+
+    tls: ssl.SSLContext
+    timeout: float
+    allow: AllowList = field(default_factory=AllowList)
+    resolver: Resolver | None = None
+
+    @classmethod
+    def from_settings(cls, settings: ImapSettings, timeout: float | None = None) -> ServerAccess:
+        """``imap.ca_file``, ``imap.allow_hosts`` and a timeout (``imap.timeout_seconds``)."""
+        # The allow-list was checked at start-up (settings.py); nothing malformed is left.
+        allow = parse_allow_list(settings.allow_hosts, skip_invalid=True)
+        return cls(tls_context(settings.ca_file), timeout or settings.timeout_seconds, allow)
+
+    async def addresses(self, host: str, port: int) -> list[IPAddress]:
+        """The vetted addresses of ``host``; :class:`HostRefused` when it may not be reached."""
+        return await vetted_addresses(
+            host, port, allow=self.allow, resolver=self.resolver, timeout=self.timeout
+        )
+
+
+class _PinnedImap(aioimaplib.IMAP4):  # type: ignore[misc]  # aioimaplib has no type hints
+    """aioimaplib's client over a socket already connected to the vetted address; TLS verifies
+    the certificate against ``server_hostname``, the name the owner typed."""
+
+    def __init__(self, sock: socket.socket, server_hostname: str, **options: Any) -> None:
+        self._sock = sock
+        self._server_hostname = server_hostname
+        super().__init__(host=server_hostname, **options)
+
+    def create_client(
+        self,
+        host: str,
+        port: int,
+        loop: asyncio.AbstractEventLoop | None,
+        conn_lost_cb: Any = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        local_loop = loop or asyncio.get_running_loop()
+        self.protocol = aioimaplib.IMAP4ClientProtocol(local_loop, conn_lost_cb)
+        self._client_task = local_loop.create_task(
+            local_loop.create_connection(
+                lambda: self.protocol, sock=self._sock, ssl=ssl_context, server_hostname=self._server_hostname
+            )
+        )
+
+
 def _text(line: Any) -> str:
     return bytes(line).decode("utf-8", "replace")
 
@@ -69,33 +140,33 @@ def _text(line: Any) -> str:
 class ImapSession:
     """One logged-in IMAP connection. Open with :meth:`open`, end with :meth:`logout`."""
 
-    def __init__(self, client: Any, timeout: float) -> None:
+    def __init__(self, client: Any, timeout: float, sock: socket.socket | None = None) -> None:
         self._client = client
         self._timeout = timeout
+        self._sock = sock
         self.lost = asyncio.Event()
 
     @classmethod
     async def open(
-        cls,
-        host: str,
-        port: int,
-        login: str,
-        password: str,
-        *,
-        tls: ssl.SSLContext,
-        timeout: float,  # noqa: ASYNC109
+        cls, host: str, port: int, login: str, password: str, *, access: ServerAccess
     ) -> ImapSession:
-        """Connect over TLS and log in; raises :class:`ImapUnavailable` or :class:`ImapLoginFailed`."""
+        """Vet the host, connect over TLS and log in; raises :class:`ImapHostRefused`,
+        :class:`ImapUnavailable` or :class:`ImapLoginFailed`."""
+        sock = await _connect(host, port, access)
         holder: list[ImapSession] = []
 
         def on_lost(exc: Exception | None) -> None:
             if holder:
                 holder[0]._connection_lost()
 
-        client = aioimaplib.IMAP4(
-            host=host, port=port, timeout=timeout, conn_lost_cb=on_lost, ssl_context=tls
-        )
-        session = cls(client, timeout)
+        try:
+            client = _PinnedImap(
+                sock, host, port=port, timeout=access.timeout, conn_lost_cb=on_lost, ssl_context=access.tls
+            )
+        except BaseException:
+            sock.close()
+            raise
+        session = cls(client, access.timeout, sock)
         holder.append(session)
         try:
             await client.wait_hello_from_server()
@@ -253,6 +324,22 @@ class ImapSession:
         transport = getattr(self._client.protocol, "transport", None)
         if transport is not None:
             transport.close()
+        elif self._sock is not None:
+            self._sock.close()  # TLS never came up: the socket is still ours to close
+
+
+async def _connect(host: str, port: int, access: ServerAccess) -> socket.socket:
+    """A TCP connection to a vetted address of ``host``."""
+    try:
+        addresses = await access.addresses(host, port)
+    except HostRefused as exc:
+        if exc.address is None:  # no DNS answer now: like any connection trouble, try later
+            raise ImapUnavailable(f"IMAP {host}:{port}: {exc}") from exc
+        raise ImapHostRefused(f"{exc}; an administrator can allow the host (imap.allow_hosts)") from exc
+    try:
+        return await connect_vetted(addresses, port, timeout=access.timeout)
+    except OSError as exc:  # refused, unreachable, timed out (TimeoutError is an OSError)
+        raise ImapUnavailable(f"IMAP {host}:{port}: {_describe(exc)}") from exc
 
 
 def _describe(exc: BaseException) -> str:

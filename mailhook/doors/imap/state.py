@@ -6,21 +6,26 @@ committed the message with that UID (DESIGN.md invariant 1), so a crash between 
 the cursor update makes the door fetch the message again, and the spool's dedup drops it.
 
 A refused login pauses the mailbox (``inactive``) with a reason that starts with
-:data:`LOGIN_FAILED`; only a mailbox paused that way is woken again by a later successful login.
-A mailbox the owner paused keeps any other reason and is left alone.
+:data:`LOGIN_FAILED`, a host that leads to a private address (SSRF check, docs/imap.md) with
+:data:`HOST_REFUSED`; only a mailbox paused one of these ways is woken again by a later
+successful login. A mailbox the owner paused keeps any other reason and is left alone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, func, update
+from sqlalchemy import ColumnElement, and_, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhook.store.models import ImapMessage, ImapState, Mailbox, MailboxStatus, utcnow
 
 #: Prefix of ``status_reason`` for a mailbox paused because its IMAP login was refused.
 LOGIN_FAILED = "IMAP login failed"
+#: Prefix of ``status_reason`` for a mailbox paused because its IMAP host may not be reached.
+HOST_REFUSED = "IMAP host refused"
+#: The pauses the door makes itself, and lifts when a login works.
+DOOR_PAUSES = (LOGIN_FAILED, HOST_REFUSED)
 
 
 @dataclass(frozen=True)
@@ -89,22 +94,23 @@ class ImapStates:
                 update(ImapState).where(ImapState.mailbox_id == mailbox_id).values(**values)
             )
 
-    async def pause_for_login(self, mailbox_id: int, reason: str) -> bool:
-        """``active → inactive`` with the server's reason; False if the mailbox was not active."""
+    async def pause_for_login(self, mailbox_id: int, reason: str, *, prefix: str = LOGIN_FAILED) -> bool:
+        """``active → inactive`` with the reason (one of :data:`DOOR_PAUSES` first); False if
+        the mailbox was not active."""
         async with self._sessions() as session, session.begin():
             result = await session.execute(
                 update(Mailbox)
                 .where(Mailbox.id == mailbox_id, Mailbox.status == MailboxStatus.ACTIVE.value)
                 .values(
                     status=MailboxStatus.INACTIVE.value,
-                    status_reason=f"{LOGIN_FAILED}: {reason}"[:500],
+                    status_reason=f"{prefix}: {reason}"[:500],
                     updated_at=utcnow(),
                 )
             )
         return bool(getattr(result, "rowcount", 0))
 
     async def wake_after_login(self, mailbox_id: int) -> bool:
-        """``inactive → active`` only when the pause was ours (a refused login)."""
+        """``inactive → active`` only when the pause was ours (a refused login or host)."""
         async with self._sessions() as session, session.begin():
             result = await session.execute(
                 update(Mailbox)
@@ -121,8 +127,13 @@ class ImapStates:
 
 
 def paused_for_login() -> ColumnElement[bool]:
-    """SQL condition: the mailbox is inactive because its IMAP login was refused."""
+    """SQL condition: the door paused the mailbox (its IMAP login or host was refused)."""
     return and_(
         Mailbox.status == MailboxStatus.INACTIVE.value,
-        func.substr(Mailbox.status_reason, 1, len(LOGIN_FAILED)) == LOGIN_FAILED,
+        or_(*(func.substr(Mailbox.status_reason, 1, len(prefix)) == prefix for prefix in DOOR_PAUSES)),
     )
+
+
+def paused_by_door(status: str, reason: str) -> bool:
+    """:func:`paused_for_login` for a mailbox already read."""
+    return status == MailboxStatus.INACTIVE.value and reason.startswith(DOOR_PAUSES)

@@ -14,7 +14,7 @@ pipeline only logs it: a failed copy must never cause a second reply).
 from __future__ import annotations
 
 from mailhook.doors.imap.accounts import ExternalAccount
-from mailhook.doors.imap.client import ImapSession, tls_context
+from mailhook.doors.imap.client import ImapSession, ServerAccess
 from mailhook.settings import ImapSettings
 
 SENT_FLAGS = "\\Seen"
@@ -26,18 +26,12 @@ class MailStore:
     """Talks to an account's IMAP store for the pipeline."""
 
     def __init__(self, settings: ImapSettings) -> None:
-        self._settings = settings
-        self._tls = tls_context(settings.ca_file)
+        self._access = ServerAccess.from_settings(settings)
 
     async def open(self, account: ExternalAccount) -> ImapSession:
         """A logged-in session on the account (the caller logs out)."""
         return await ImapSession.open(
-            account.imap_host,
-            account.imap_port,
-            account.login,
-            account.password,
-            tls=self._tls,
-            timeout=self._settings.timeout_seconds,
+            account.imap_host, account.imap_port, account.login, account.password, access=self._access
         )
 
     async def file_sent(self, account: ExternalAccount, data: bytes) -> str:

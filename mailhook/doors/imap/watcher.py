@@ -6,8 +6,11 @@
   every minute). Up to the IDLE renewal time the connection stays open between polls (NOOP, then
   sync); longer intervals log out and reconnect.
 - A refused login pauses the mailbox with the server's reason and keeps trying, with backoff; the
-  first login that works wakes it again. Connection trouble backs off exponentially up to
-  ``imap.backoff_max_seconds``. The watcher never dies of an error: only cancellation ends it.
+  first login that works wakes it again. A host that leads to a private address (not in
+  ``imap.allow_hosts``) pauses it the same way, with the reason, and is checked again with backoff
+  (a DNS change or a corrected host in the mailbox's settings brings it back). Connection
+  trouble backs off exponentially up to ``imap.backoff_max_seconds``. The watcher never dies of
+  an error: only cancellation ends it.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from mailhook.crypto import SealBroken
 from mailhook.doors.imap.accounts import ExternalAccount, ExternalAccounts
 from mailhook.doors.imap.client import (
     ImapCommandFailed,
+    ImapHostRefused,
     ImapLoginFailed,
     ImapSession,
     ImapUnavailable,
-    tls_context,
+    ServerAccess,
 )
-from mailhook.doors.imap.state import ImapStates
+from mailhook.doors.imap.state import HOST_REFUSED, ImapStates
 from mailhook.doors.imap.sync import SyncLimits, sync_inbox
 from mailhook.errors import TemporaryFailure
 from mailhook.logs import get_logger
@@ -65,7 +69,7 @@ class Watcher:
         self._settings = settings
         self._limits = limits
         self._gate = gate
-        self._tls = tls_context(settings.ca_file)
+        self._access = ServerAccess.from_settings(settings)
         self.failures = 0
 
     async def run(self) -> None:
@@ -77,6 +81,10 @@ class Watcher:
                 pause = await self._failed(f"login refused: {exc}")
                 if await self._states.pause_for_login(self.mailbox_id, str(exc)):
                     log.warning("imap_login_failed", mailbox=self.mailbox_id, paused=True)
+            except ImapHostRefused as exc:
+                pause = await self._failed(f"host refused: {exc}")
+                if await self._states.pause_for_login(self.mailbox_id, str(exc), prefix=HOST_REFUSED):
+                    log.warning("imap_host_refused", mailbox=self.mailbox_id, paused=True)
             except _RETRYABLE as exc:
                 pause = await self._failed(f"{type(exc).__name__}: {exc}")
             except Exception as exc:  # a bug must not end the watch: log it and back off
@@ -110,12 +118,7 @@ class Watcher:
             return self._settings.lease_seconds
         async with self._gate:
             imap = await ImapSession.open(
-                account.imap_host,
-                account.imap_port,
-                account.login,
-                account.password,
-                tls=self._tls,
-                timeout=self._settings.timeout_seconds,
+                account.imap_host, account.imap_port, account.login, account.password, access=self._access
             )
         try:
             if account.paused_for_login and await self._states.wake_after_login(self.mailbox_id):

@@ -17,7 +17,9 @@ from sqlalchemy import select
 from mailhook.doors.imap import ImapDoor
 from mailhook.services import Services
 from mailhook.store.models import Mailbox, SpoolJob, User
+from tests.fakes.relay import RelaySink
 from tests.harness.dovecot import DovecotServer
+from tests.support import SubmissionServer
 
 ADDRESS = "help@example.org"
 PASSWORD = "app-password-1"
@@ -35,8 +37,18 @@ def dovecot(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[DovecotS
 
 
 @pytest.fixture
+def account_smtp(dovecot: DovecotServer) -> Iterator[RelaySink]:
+    """The provider's submission server: STARTTLS (cert trusted via imap.ca_file) and AUTH."""
+    sink = SubmissionServer.started(dovecot.cert, dovecot.key, (ADDRESS, PASSWORD))
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture
 def extra_env(dovecot: DovecotServer) -> dict[str, str]:
-    """Seconds instead of minutes: leases, IDLE renewal, poll unit and backoff."""
+    """Seconds instead of minutes (leases, IDLE renewal, poll unit, backoff); loopback allowed."""
     return {
         "MAILHOOK_IMAP_LEASE_SECONDS": "1.5",
         "MAILHOOK_IMAP_IDLE_RENEW_SECONDS": "5",
@@ -45,6 +57,8 @@ def extra_env(dovecot: DovecotServer) -> dict[str, str]:
         "MAILHOOK_IMAP_BACKOFF_MAX_SECONDS": "1",
         "MAILHOOK_IMAP_TIMEOUT_SECONDS": "5",
         "MAILHOOK_IMAP_CA_FILE": str(dovecot.cert),
+        # The test servers are on loopback, which external mailboxes may not reach by default.
+        "MAILHOOK_IMAP_ALLOW_HOSTS": "127.0.0.1",
         "MAILHOOK_LMTP_ENABLED": "false",
     }
 
@@ -58,8 +72,10 @@ async def add_external(
     smtp_port: int = 465,
     mode: str = "autonomous",
     owner: str = "owner@example.com",
+    imap_host: str = "127.0.0.1",
+    smtp_host: str = "127.0.0.1",
 ) -> int:
-    """An external mailbox on the private Dovecot; returns its id."""
+    """An external mailbox on the private Dovecot (reached as ``imap_host``); returns its id."""
     async with services.sessions() as session, session.begin():
         user = await session.scalar(select(User).where(User.email == owner))
         if user is None:
@@ -70,9 +86,9 @@ async def add_external(
             owner_id=user.id,
             kind="external",
             address=ADDRESS,
-            imap_host="127.0.0.1",
+            imap_host=imap_host,
             imap_port=dovecot.port,
-            smtp_host="127.0.0.1",
+            smtp_host=smtp_host,
             smtp_port=smtp_port,
             login=ADDRESS,
             password_sealed=services.sealer.seal(password.encode()),

@@ -1,4 +1,5 @@
-"""The IMAP door against a real Dovecot: IDLE pickup, polling, restarts, login failures."""
+"""The IMAP door against a real Dovecot: IDLE pickup, polling, restarts, login failures, hosts
+that lead to private addresses."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from mailhook.doors.imap import ImapDoor
-from mailhook.doors.imap.state import LOGIN_FAILED
+from mailhook.doors.imap.state import HOST_REFUSED, LOGIN_FAILED
 from mailhook.services import Services
 from mailhook.store.models import ImapState, Mailbox
 from tests.harness.dovecot import DovecotServer
@@ -240,6 +241,47 @@ async def test_wrong_password_pauses_then_a_fixed_password_wakes_the_mailbox(
 
     await until(active, what="the mailbox active again")
     assert (await _mailbox(services, mailbox_id)).status_reason == ""
+    await until(lambda: _cursor_set(services, mailbox_id), what="a sync after the fix")
+
+
+@SQLITE_ONLY
+async def test_a_host_resolving_to_loopback_is_refused_and_pauses_the_mailbox_with_the_reason(
+    services: Services, dovecot: DovecotServer, door_factory: Doors
+) -> None:
+    # "localhost" leads to the test Dovecot on 127.0.0.1, but only "127.0.0.1" is allow-listed:
+    # an owner must not be able to point mailhook at the operator's own network by name.
+    mailbox_id = await add_external(services, dovecot, imap_host="localhost")
+    door = await door_factory()
+
+    async def paused() -> Mailbox | None:
+        mailbox = await _mailbox(services, mailbox_id)
+        return mailbox if mailbox.status == "inactive" else None
+
+    mailbox = await until(paused, what="the mailbox paused")
+    assert mailbox.status_reason.startswith(f"{HOST_REFUSED}: localhost resolves to ")
+    assert "a loopback address" in mailbox.status_reason
+    assert "imap.allow_hosts" in mailbox.status_reason, "the reason says how an operator allows it"
+    state = await _state(services, mailbox_id)
+    assert state.failures >= 1 and state.last_error.startswith("host refused: ")
+    assert door.watching == {mailbox_id}, "the watcher backs off and lives on; it did not crash"
+    # The harness's readiness check connects once without TLS; a client of ours would log in.
+    sessions = [
+        line
+        for line in dovecot.log_file.read_text().splitlines()
+        if "imap-login" in line and "before auth was ready" not in line
+    ]
+    assert sessions == [], "refused before any connection"
+
+    # The owner corrects the host (one the operator allowed): the next login wakes the mailbox.
+    async with services.sessions() as session, session.begin():
+        row = await session.get(Mailbox, mailbox_id)
+        assert row is not None
+        row.imap_host = "127.0.0.1"
+
+    async def active() -> bool:
+        return (await _mailbox(services, mailbox_id)).status == "active"
+
+    await until(active, what="the mailbox active again")
     await until(lambda: _cursor_set(services, mailbox_id), what="a sync after the fix")
 
 

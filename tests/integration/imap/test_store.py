@@ -4,7 +4,6 @@ Drafts with \\Draft, and \\Flagged $Important on an escalated original, all seen
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,14 @@ from typing import Any
 import pytest
 
 from mailhook.services import Services
+from mailhook.store.models import Mailbox
 from tests.fakes.llm import FakeLLM, completion, decision
 from tests.fakes.relay import RelaySink
 from tests.harness.dovecot import DovecotServer
 from tests.harness.ports import free_port
 from tests.support import activity, wait_for_jobs
 
-from .conftest import ADDRESS, PASSWORD, add_external, make_mail, make_message, spooled, until
+from .conftest import ADDRESS, add_external, make_mail, make_message, spooled, until
 
 
 @pytest.fixture
@@ -31,18 +31,6 @@ def database_url(tmp_path: Path) -> str:
 def relay() -> Iterator[RelaySink]:
     """The installation's relay: external mailboxes must never use it."""
     sink = RelaySink(free_port()).start()
-    try:
-        yield sink
-    finally:
-        sink.stop()
-
-
-@pytest.fixture
-def account_smtp(dovecot: DovecotServer) -> Iterator[RelaySink]:
-    """The provider's submission server: STARTTLS (cert trusted via imap.ca_file) and AUTH."""
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(dovecot.cert, dovecot.key)
-    sink = RelaySink(free_port(), tls=tls, credentials=(ADDRESS, PASSWORD)).start()
     try:
         yield sink
     finally:
@@ -179,3 +167,26 @@ async def test_a_deferring_account_smtp_is_retried_and_sends_once(
     assert job.outcome == "replied"
     assert len(account_smtp.messages) == 1
     assert len(await asyncio.to_thread(dovecot.messages, ADDRESS, "Sent")) == 1
+
+
+async def test_an_smtp_host_resolving_to_loopback_is_refused_and_retried_until_fixed(
+    services: Services, runtime: Any, dovecot: DovecotServer, account_smtp: RelaySink, relay: RelaySink
+) -> None:
+    # Only "127.0.0.1" is allow-listed: "localhost" reaches the same server but is refused.
+    mailbox_id = await add_external(services, dovecot, smtp_port=account_smtp.port, smtp_host="localhost")
+    await asyncio.to_thread(dovecot.deliver, ADDRESS, make_mail())
+
+    async def refused() -> bool:
+        jobs = await spooled(services)
+        return (
+            bool(jobs) and jobs[0].status == "queued" and "a loopback address" in (jobs[0].last_error or "")
+        )
+
+    await until(refused, what="the reply refused and kept for a retry")
+    assert account_smtp.logins == [] and relay.messages == [], "no connection, no fallback to the relay"
+    async with services.sessions() as session, session.begin():
+        row = await session.get(Mailbox, mailbox_id)
+        assert row is not None
+        row.smtp_host = "127.0.0.1"
+    [job] = await wait_for_jobs(services, 1)
+    assert job.outcome == "replied" and len(account_smtp.messages) == 1
