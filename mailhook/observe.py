@@ -2,19 +2,22 @@
 
 ``/metrics`` (``mailhook/api/metrics.py``) renders these next to the counts it reads from the
 database. Everything here is per process (per node): latency, tokens and errors are only known
-where the call ran. Labels are small fixed sets (actions, error kinds, rule ids, severities);
-never an address, a subject or any content.
+where the call ran. Labels are small fixed sets (actions, error kinds, providers, purposes, rule
+ids, severities); never an address, a subject or any content.
 
-The model is observed at its boundary, without touching the providers:
+Every model call goes through one metered path, whatever asks for it (the decision, the document
+pick, a persona test) and whichever provider answers:
 
-- :class:`ObservedDecider` wraps any :class:`~mailhook.agent.decision.Decider` (timing, outcome,
-  decisions by action);
-- :class:`MeteredTransport` is an httpx transport for a provider's HTTP client: it sees every
-  attempt (the providers retry internally), so it classifies failures (timeout, connection,
-  HTTP status, invalid JSON) and reads the ``usage`` block of successful answers (OpenAI
-  ``prompt_tokens``/``completion_tokens``, Anthropic ``input_tokens``/``output_tokens``).
+- :class:`MeteredModel` wraps a provider (the install's and each mailbox's own, see
+  ``agent.registry``): timing, outcome and decisions, labelled by provider and purpose
+  (``agent.model.Purpose``);
+- :class:`MeteredTransport` is the httpx transport of every provider's HTTP client (the Anthropic
+  SDK's too, through :class:`MeteringTransport`): it sees every attempt (the providers retry
+  internally), so it classifies failures (timeout, connection, HTTP status, invalid JSON) and
+  reads the ``usage`` block of successful answers (OpenAI ``prompt_tokens``/``completion_tokens``,
+  Anthropic ``input_tokens``/``output_tokens`` and its cache reads and writes).
 
-The two meet through a context variable: the decider opens an :class:`LlmCall` record, the
+The two meet through a context variable: the model wrapper opens an :class:`LlmCall` record, the
 transport fills it in the same task.
 """
 
@@ -22,21 +25,26 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
-from mailhook.agent.decision import Decider, Decision, DecisionRequest
+from mailhook.agent.decision import Decision, DecisionRequest
+from mailhook.agent.model import Completion, Model, Prompt, Purpose, purpose_of
 from mailhook.errors import ProviderUnavailable
+
+T = TypeVar("T")
 
 #: Seconds; model calls take from ~100 ms (small local model) to a minute (budget with retries).
 LLM_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 #: Seconds for one pipeline run of a job (the model call dominates).
 JOB_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 SEVERITY_ORDER = ("low", "medium", "high")
+#: Labels every model series carries after its own: which provider answered, and why it was asked.
+_MODEL_LABELS = ("provider", "purpose")
 
 
 def _escape(value: str) -> str:
@@ -68,8 +76,8 @@ class Counter:
         self.values[labels] = self.values.get(labels, 0.0) + amount
 
     def get(self, *labels: str) -> float:
-        """The current value (0 when never incremented)."""
-        return self.values.get(labels, 0.0)
+        """The total of the series whose first label values are ``labels`` (0 when none)."""
+        return sum(value for key, value in self.values.items() if key[: len(labels)] == labels)
 
     def render(self) -> Iterator[str]:
         """Exposition lines (format 0.0.4)."""
@@ -100,9 +108,8 @@ class Histogram:
         row[-1] += value
 
     def count(self, *labels: str) -> int:
-        """How many observations this label set has."""
-        row = self.series.get(labels)
-        return int(row[-2]) if row else 0
+        """How many observations the series whose first label values are ``labels`` have."""
+        return int(sum(row[-2] for key, row in self.series.items() if key[: len(labels)] == labels))
 
     def render(self) -> Iterator[str]:
         """Exposition lines (format 0.0.4)."""
@@ -122,21 +129,24 @@ class Metrics:
     def __init__(self) -> None:
         self.llm_seconds = Histogram(
             "mailhook_llm_request_seconds",
-            "Duration of one model decision, retries included, by outcome (ok, error).",
-            ("outcome",),
+            "Duration of one model call, retries included, by outcome (ok, error), provider and "
+            "purpose (decide, select, persona_test).",
+            ("outcome", *_MODEL_LABELS),
             LLM_BUCKETS,
         )
         self.llm_tokens = Counter(
-            "mailhook_llm_tokens_total", "Model tokens as reported by the provider.", ("direction",)
+            "mailhook_llm_tokens_total",
+            "Model tokens as reported by the provider (in, out, cache_read, cache_write).",
+            ("direction", *_MODEL_LABELS),
         )
         self.llm_errors = Counter(
             "mailhook_llm_errors_total",
             "Failed model attempts by kind (timeout, connection, http_429, http_4xx, http_5xx, "
             "invalid_json, bad_response, unavailable, internal).",
-            ("kind",),
+            ("kind", *_MODEL_LABELS),
         )
         self.llm_decisions = Counter(
-            "mailhook_llm_decisions_total", "Model decisions by action.", ("action",)
+            "mailhook_llm_decisions_total", "Model decisions by action.", ("action", *_MODEL_LABELS)
         )
         self.jobs = Counter(
             "mailhook_jobs_total",
@@ -200,49 +210,57 @@ class Metrics:
 
 @dataclass
 class LlmCall:
-    """What the transport saw during one decision (all attempts)."""
+    """What the transport saw during one model call (all attempts)."""
 
-    tokens_in: int = 0
-    tokens_out: int = 0
+    tokens: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
 
 _CURRENT_CALL: ContextVar[LlmCall | None] = ContextVar("mailhook_llm_call", default=None)
 
 
-class ObservedDecider:
-    """A decider that records latency, outcome, errors and tokens of the decider it wraps."""
+class MeteredModel:
+    """A provider whose every call is timed, classified and counted under its provider and purpose."""
 
-    def __init__(self, inner: Decider, metrics: Metrics) -> None:
+    def __init__(self, inner: Model, metrics: Metrics, provider: str) -> None:
         self.inner = inner
+        self.provider = provider
         self._metrics = metrics
 
     async def decide(self, request: DecisionRequest) -> Decision:
-        """Delegate; record what happened."""
-        call = LlmCall()
-        token = _CURRENT_CALL.set(call)
+        """The provider's decision, metered (purpose ``decide`` unless a scope says otherwise)."""
+        purpose = purpose_of(Purpose.DECIDE)
+        decision = await self._metered(purpose, lambda: self.inner.decide(request))
+        self._metrics.llm_decisions.inc(decision.action.value, self.provider, purpose)
+        return decision
+
+    async def complete(self, prompt: Prompt) -> Completion:
+        """The provider's completion, metered under the prompt's purpose."""
+        return await self._metered(purpose_of(prompt.purpose), lambda: self.inner.complete(prompt))
+
+    async def _metered(self, purpose: str, call: Callable[[], Awaitable[T]]) -> T:
+        record = LlmCall()
+        token = _CURRENT_CALL.set(record)
         started = time.monotonic()
         try:
-            decision = await self.inner.decide(request)
+            result = await call()
         except Exception as exc:
-            self._record(call, "error", time.monotonic() - started)
-            if not call.errors:  # the transport saw no failed attempt: classify the exception
-                self._metrics.llm_errors.inc(_error_kind(exc))
+            if not record.errors:  # the transport saw no failed attempt: classify the exception
+                record.errors.append(_error_kind(exc))
+            self._record(record, purpose, "error", time.monotonic() - started)
             raise
         finally:
             _CURRENT_CALL.reset(token)
-        self._record(call, "ok", time.monotonic() - started)
-        self._metrics.llm_decisions.inc(decision.action.value)
-        return decision
+        self._record(record, purpose, "ok", time.monotonic() - started)
+        return result
 
-    def _record(self, call: LlmCall, outcome: str, seconds: float) -> None:
-        self._metrics.llm_seconds.observe(seconds, outcome)
+    def _record(self, call: LlmCall, purpose: str, outcome: str, seconds: float) -> None:
+        labels = (self.provider, purpose)
+        self._metrics.llm_seconds.observe(seconds, outcome, *labels)
         for kind in call.errors:
-            self._metrics.llm_errors.inc(kind)
-        if call.tokens_in:
-            self._metrics.llm_tokens.inc("in", amount=call.tokens_in)
-        if call.tokens_out:
-            self._metrics.llm_tokens.inc("out", amount=call.tokens_out)
+            self._metrics.llm_errors.inc(kind, *labels)
+        for direction, amount in call.tokens.items():
+            self._metrics.llm_tokens.inc(direction, *labels, amount=amount)
 
     async def aclose(self) -> None:
         """Close the wrapped provider's connections."""
@@ -257,48 +275,74 @@ def _error_kind(exc: Exception) -> str:
     return "internal"
 
 
-class MeteredTransport(httpx.AsyncBaseTransport):
-    """An httpx transport that reports each model HTTP attempt into the current :class:`LlmCall`."""
+async def meter_attempt(inner: Any, request: Any, http: Any) -> Any:
+    """Send ``request`` through the transport ``inner`` and report the attempt.
 
-    def __init__(self, inner: httpx.AsyncBaseTransport | None = None) -> None:
-        self._inner = inner or httpx.AsyncHTTPTransport()
+    ``http`` is the HTTP library of the transport: ``httpx``, or ``httpx2`` for the Anthropic SDK
+    (same API), so one routine meters both. A successful answer is read whole (model answers are
+    small JSON documents) and handed on rebuilt from its raw bytes, so that content-encoding is
+    decoded exactly once, by the library.
+    """
+    call = _CURRENT_CALL.get()
+    try:
+        response = await inner.handle_async_request(request)
+    except http.TimeoutException:
+        _note(call, "timeout")
+        raise
+    except http.TransportError:
+        _note(call, "connection")
+        raise
+    if call is None:
+        return response
+    if response.status_code != 200:
+        _note(call, _status_kind(response.status_code))
+        return response
+    raw = b"".join([chunk async for chunk in response.aiter_raw()])
+    await response.aclose()
+    rebuilt = http.Response(
+        response.status_code,
+        headers=response.headers,
+        content=raw,
+        extensions=response.extensions,
+        request=request,
+    )
+    _read_usage(call, rebuilt.content)
+    return rebuilt
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+
+class MeteringTransport:
+    """The body of a metered transport, for a library with httpx's API named by ``http``.
+
+    Mixed in before the library's ``AsyncBaseTransport``: :class:`MeteredTransport` for httpx,
+    ``agent.providers.anthropic.MeteredSdkTransport`` for the Anthropic SDK's httpx2.
+    """
+
+    http: ClassVar[Any]
+
+    def __init__(self, inner: Any = None) -> None:
+        self._inner = inner or self.http.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: Any) -> Any:
         """Send; classify the attempt; read ``usage`` from a successful answer."""
-        call = _CURRENT_CALL.get()
-        try:
-            response = await self._inner.handle_async_request(request)
-        except httpx.TimeoutException:
-            _note(call, "timeout")
-            raise
-        except httpx.TransportError:
-            _note(call, "connection")
-            raise
-        if call is None:
-            return response
-        if response.status_code != 200:
-            _note(call, _status_kind(response.status_code))
-            return response
-        raw = b"".join([chunk async for chunk in response.aiter_raw()])
-        await response.aclose()
-        # Rebuilt from the raw bytes so content-encoding is decoded exactly once, by httpx.
-        rebuilt = httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            content=raw,
-            extensions=response.extensions,
-            request=request,
-        )
-        _read_usage(call, rebuilt.content)
-        return rebuilt
+        return await meter_attempt(self._inner, request, self.http)
 
     async def aclose(self) -> None:
         """Close the wrapped transport."""
         await self._inner.aclose()
 
 
+class MeteredTransport(MeteringTransport, httpx.AsyncBaseTransport):
+    """An httpx transport that reports each model HTTP attempt into the current :class:`LlmCall`."""
+
+    http: ClassVar[Any] = httpx
+
+
 def metered_client(timeout: float) -> httpx.AsyncClient:
-    """An HTTP client for a model provider whose attempts are metered."""
+    """An HTTP client for a model provider whose attempts are metered.
+
+    Redirects are not followed: a mailbox's model URL is vetted before use (``agent.endpoint``),
+    and a redirect would lead somewhere that was not.
+    """
     return httpx.AsyncClient(timeout=timeout, transport=MeteredTransport())
 
 
@@ -313,6 +357,16 @@ def _status_kind(status: int) -> str:
     return "http_5xx" if status >= 500 else "http_4xx"
 
 
+#: ``usage`` fields by direction. OpenAI's ``prompt_tokens`` include cached ones; Anthropic's
+#: ``input_tokens`` do not: it reports cache reads and writes apart.
+_USAGE = (
+    ("in", ("prompt_tokens", "input_tokens")),
+    ("out", ("completion_tokens", "output_tokens")),
+    ("cache_read", ("cache_read_input_tokens",)),
+    ("cache_write", ("cache_creation_input_tokens",)),
+)
+
+
 def _read_usage(call: LlmCall, body: bytes) -> None:
     try:
         payload: Any = json.loads(body)
@@ -325,8 +379,10 @@ def _read_usage(call: LlmCall, body: bytes) -> None:
     usage = payload.get("usage")
     if not isinstance(usage, dict):
         return
-    call.tokens_in += _int(usage.get("prompt_tokens", usage.get("input_tokens")))
-    call.tokens_out += _int(usage.get("completion_tokens", usage.get("output_tokens")))
+    for direction, names in _USAGE:
+        amount = sum(_int(usage.get(name)) for name in names)
+        if amount:
+            call.tokens[direction] = call.tokens.get(direction, 0) + amount
 
 
 def _int(value: object) -> int:

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mailhook.agent.briefing import RequestBuilder
 from mailhook.agent.decision import Decider
 from mailhook.agent.providers import provider_for
-from mailhook.agent.providers.openai_compat import OpenAICompatible
 from mailhook.agent.registry import ModelRegistry
 from mailhook.agentapi.inbox import AgentInbox, AgentInboxStep
 from mailhook.agentapi.primitives import AgentPrimitives
 from mailhook.agentapi.wiring import build_agent_api
 from mailhook.billing.credits import Credits
+from mailhook.billing.notice import BillingNotices
 from mailhook.crypto import Sealer
 from mailhook.doors.imap.accounts import ExternalAccounts
 from mailhook.doors.imap.state import ImapStates
@@ -25,7 +25,7 @@ from mailhook.doors.imap.store import MailStore
 from mailhook.doors.imap.thread import ThreadReader
 from mailhook.errors import ConfigError
 from mailhook.guard.outbound import OutboundGuard
-from mailhook.observe import Metrics, ObservedDecider, metered_client
+from mailhook.observe import Metrics
 from mailhook.outbound.account_smtp import AccountSmtp
 from mailhook.outbound.delivery import OutgoingDelivery
 from mailhook.outbound.dkim import DkimSigner
@@ -69,10 +69,8 @@ from mailhook.webhooks.service import Webhooks
 
 
 def make_decider(settings: Settings) -> Decider:
-    """The configured model provider (``llm.provider``: none, openai or anthropic)."""
-    if settings.llm.provider == "openai":
-        # Its HTTP client meters every attempt: tokens and error kinds (mailhook/observe.py).
-        return OpenAICompatible(settings.llm, client=metered_client(settings.llm.timeout_seconds))
+    """The configured model provider (``llm.provider``: none, openai or anthropic); the model
+    registry meters it (mailhook/observe.py)."""
     return provider_for(settings.llm)
 
 
@@ -85,7 +83,11 @@ def make_transport(
         return RoutingTransport(
             SmtpTransport(settings.outbound),
             ExternalAccounts(sessions, sealer),
-            AccountSmtp(ca_file=settings.imap.ca_file, timeout=settings.outbound.timeout_seconds),
+            AccountSmtp(
+                ca_file=settings.imap.ca_file,
+                timeout=settings.outbound.timeout_seconds,
+                allow_hosts=settings.imap.allow_hosts,
+            ),
             sessions,
             MailStore(settings.imap),
         )
@@ -134,6 +136,7 @@ def build_pipeline(
     delivery: OutgoingDelivery,
     activity: ActivityLog,
     approvals: Approvals,
+    billing: BillingNotices,
 ) -> Pipeline:
     """parse → mailbox → resume → bounce → guards → context → decide → compose → outbound guard →
     oversight → deliver, then escalation notice and record."""
@@ -166,7 +169,7 @@ def build_pipeline(
         ApprovalNoticeStep(notices, tokens, settings.public_url),
         MonitorCopyStep(notices),
         mail_store_step(settings, sessions),
-        RecordStep(activity, Credits(sessions, settings), notices, settings.public_url),
+        RecordStep(activity, billing),
     )
     return Pipeline(steps, after)
 
@@ -193,19 +196,27 @@ class Services:
     models: ModelRegistry = field(init=False)
     #: Webhook endpoints, fan-out and deliveries (docs/webhooks.md).
     webhooks: Webhooks = field(init=False)
+    #: Credits charged outside the pipeline, with the owner's out-of-credits notice.
+    billing: BillingNotices = field(init=False)
 
     def __post_init__(self) -> None:
         signer = DkimSigner(self.settings.dkim.key_dir, self.settings.dkim.selector)
         delivery = OutgoingDelivery(self.replies, self.transport, signer)
         # mh_test_ agent keys never deliver: their mail always goes to the sandbox outbox.
         sandbox = OutgoingDelivery(self.replies, SandboxTransport(self.sessions, self.sealer), signer)
+        self.billing = BillingNotices(
+            self.sessions,
+            Credits(self.sessions, self.settings),
+            OwnerNotices(delivery, self.settings.security.jwt_secret),
+            self.settings.public_url,
+        )
         self.approvals = Approvals(
             self.sessions,
             self.sealer,
             delivery,
             self.activity,
             sandbox=sandbox,
-            credits=Credits(self.sessions, self.settings),
+            billing=self.billing,
         )
         self.agent = build_agent_api(
             self.settings,
@@ -217,12 +228,12 @@ class Services:
             sandbox,
             guard=make_outbound_guard(self.settings),
         )
-        self.models = ModelRegistry(self.settings, self.sealer, self.decider)
+        self.models = ModelRegistry(self.settings, self.sealer, self.decider, metrics=self.metrics)
         self.webhooks = Webhooks(
             self.engine, self.sessions, self.sealer, self.settings.webhooks, self.spool.node
         )
         self.pipeline = build_pipeline(
-            self.settings, self.sessions, self.models, delivery, self.activity, self.approvals
+            self.settings, self.sessions, self.models, delivery, self.activity, self.approvals, self.billing
         )
 
     async def run_job(self, job: ClaimedJob) -> str:
@@ -265,6 +276,6 @@ def build_services(settings: Settings, *, decider: Decider | None = None) -> Ser
         activity=ActivityLog(sessions),
         replies=ReplyStore(sessions, sealer),
         transport=make_transport(settings, sessions, sealer),
-        decider=ObservedDecider(decider or make_decider(settings), metrics),
+        decider=decider or make_decider(settings),
         metrics=metrics,
     )

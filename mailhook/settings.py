@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mailhook.errors import ConfigError
+from mailhook.net.hosts import parse_allow_list
 
 ENV_PREFIX = "MAILHOOK_"
 
@@ -234,6 +235,16 @@ class AgentSettings:
     fetch_max_bytes: int = _doc("Largest reference document (or manifest) fetched, in bytes.", 2_000_000)
     fetch_timeout_seconds: float = _doc("Deadline of one document fetch, redirects included.", 10.0)
     persona_test_max_per_hour: int = _doc("Persona tests (`POST .../persona/test`) per user per hour.", 10)
+    key_requests_per_minute: int = _doc(
+        "Requests one agent API key may make per minute, REST and MCP over HTTP (429 with "
+        "`Retry-After` past it). Counted per node. 0: no limit.",
+        120,
+    )
+    key_sends_per_minute: int = _doc(
+        "Messages one agent API key may send per minute (`send_email`, `reply_email`, any "
+        "transport). Counted per node. 0: no limit.",
+        20,
+    )
     api_inbox_retention_days: int = _doc(
         "Days a message waits (sealed) for a mailbox's own agent (`answered_by = api`) before it is purged.",
         7,
@@ -307,6 +318,12 @@ class ImapSettings:
     ca_file: str = _doc(
         "PEM CA bundle to verify IMAP and account-SMTP servers (e.g. a self-signed one). Empty: the "
         "system trust store. Certificates are always verified.",
+        "",
+    )
+    allow_hosts: str = _doc(
+        "Comma-separated hosts (`host` or `host:port`) external mailboxes' IMAP and SMTP servers "
+        "may be on although they resolve to loopback, private or link-local addresses (your own "
+        "mail server on the LAN). Empty: only public addresses.",
         "",
     )
     backfill_days: int = _doc(
@@ -558,6 +575,17 @@ def _validate(settings: Settings) -> None:
         problems.append("imap.lease_seconds must be positive and imap.max_concurrent_syncs at least 1")
     if settings.milter.max_connections < 1 or settings.milter.max_message_bytes < 1:
         problems.append("milter.max_connections and milter.max_message_bytes must be at least 1")
+    for name, hosts in (
+        ("agent.fetch_allow_hosts", settings.agent.fetch_allow_hosts),
+        ("webhooks.allow_hosts", settings.webhooks.allow_hosts),
+        ("imap.allow_hosts", settings.imap.allow_hosts),
+    ):
+        try:
+            parse_allow_list(hosts)
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+    if min(settings.agent.key_requests_per_minute, settings.agent.key_sends_per_minute) < 0:
+        problems.append("agent.key_requests_per_minute and agent.key_sends_per_minute must not be negative")
     if problems:
         raise ConfigError("; ".join(problems))
 

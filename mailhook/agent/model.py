@@ -4,14 +4,49 @@ Every provider answers :meth:`Model.complete` (a system text, a user text, a tok
 :meth:`Model.decide` (the one decision call per e-mail, ``prompts.decision_prompt``). The smaller
 calls (document selection, persona-test samples) go through ``complete`` with their own prompts,
 so they use the same endpoint, key, retries and timeouts as the decision.
+
+Each call has a :class:`Purpose`, the label it is metered under (``observe.MeteredModel``).
+:func:`calls_for` puts a whole piece of work under one purpose: a persona test's decisions and
+document picks are spent on the test, not on mail.
 """
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from mailhook.agent.decision import Decider
+
+
+class Purpose(enum.StrEnum):
+    """Why a model call is made (the ``purpose`` label of the model metrics)."""
+
+    DECIDE = "decide"
+    SELECT = "select"
+    PERSONA_TEST = "persona_test"
+
+
+# Set by calls_for(); copied into the tasks started inside it (asyncio.gather), reset on exit.
+_SCOPE: ContextVar[Purpose | None] = ContextVar("mailhook_llm_purpose", default=None)
+
+
+@contextmanager
+def calls_for(purpose: Purpose) -> Iterator[None]:
+    """Every model call made inside the block counts as ``purpose``, whatever its own."""
+    token = _SCOPE.set(purpose)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def purpose_of(own: Purpose) -> Purpose:
+    """The purpose a call is counted under: the enclosing :func:`calls_for`, else its own."""
+    return _SCOPE.get() or own
 
 
 @dataclass(frozen=True)
@@ -21,6 +56,7 @@ class Prompt:
     system: str = field(repr=False)
     user: str = field(repr=False)
     max_tokens: int
+    purpose: Purpose
     #: Ask for a JSON object (OpenAI ``response_format``); an array answer needs this off.
     json_object: bool = False
     #: Mark the system prompt cacheable (Anthropic ``cache_control``): worth it for the persona.

@@ -5,7 +5,9 @@ exactly five, each with a sender address, a subject and a text, sizes bounded, n
 characters). Each sample then goes through the mailbox's normal decision: the same request
 builder (``agent.briefing``: documents included), the same prompt and the same provider as real
 mail, so triggers and ``NO_ACTION`` behave as they will in production. Nothing is sent and nothing
-is stored but one ``tested_persona`` activity row (counts only); it costs one credit.
+is stored but one ``tested_persona`` activity row (counts only); it costs one credit. A test that
+spends the owner's last credit pauses the mailboxes and sends the one out-of-credits notice, as a
+reply would (``billing.notice``).
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhook.agent.briefing import RequestBuilder, brief_of
 from mailhook.agent.decision import Decision, MailboxBrief
-from mailhook.agent.model import Model, Prompt
+from mailhook.agent.model import Model, Prompt, Purpose, calls_for
 from mailhook.agent.registry import ModelRegistry
-from mailhook.billing.credits import Credits
+from mailhook.billing.notice import BillingNotices
 from mailhook.errors import Conflict, MailhookError, QuotaExhausted, RateLimited
 from mailhook.logs import get_logger
 from mailhook.mail.parse import ParsedMessage, parse_message
+from mailhook.oversight.sources import PERSONA_TEST_SOURCE
 from mailhook.store.activity import ActivityAction, ActivityLog
 from mailhook.store.mailboxes import Mailboxes
 from mailhook.store.models import Activity, Mailbox, MailboxStatus, User, utcnow
@@ -92,6 +95,7 @@ def samples_prompt(brief: MailboxBrief) -> Prompt:
         system=SAMPLES_SYSTEM,
         user=f"<persona>\n{persona}\n</persona>",
         max_tokens=SAMPLES_MAX_TOKENS,
+        purpose=Purpose.PERSONA_TEST,
         json_object=True,
     )
 
@@ -150,7 +154,7 @@ class PersonaTester:
         mailboxes: Mailboxes,
         models: ModelRegistry,
         builder: RequestBuilder,
-        credits: Credits,
+        billing: BillingNotices,
         *,
         max_per_hour: int,
     ) -> None:
@@ -158,7 +162,7 @@ class PersonaTester:
         self._mailboxes = mailboxes
         self._models = models
         self._builder = builder
-        self._credits = credits
+        self._billing = billing
         self._activity = ActivityLog(sessions)
         self._max_per_hour = max_per_hour
 
@@ -169,11 +173,15 @@ class PersonaTester:
         if not self._models.has_model(mailbox):
             raise Conflict("this mailbox has no model (llm provider none): there is nothing to test")
         model = await self._models.for_mailbox(mailbox)
-        answer = await model.complete(samples_prompt(brief_of(mailbox)))
-        if answer.unfinished:
-            raise SampleAnswerInvalid(f"the model did not finish the sample e-mails ({answer.unfinished})")
-        samples = parse_samples(answer.text)
-        decisions = await self._decide_all(mailbox, model, samples)
+        # Every call of the test, its decisions and document picks too, is metered as the test's.
+        with calls_for(Purpose.PERSONA_TEST):
+            answer = await model.complete(samples_prompt(brief_of(mailbox)))
+            if answer.unfinished:
+                raise SampleAnswerInvalid(
+                    f"the model did not finish the sample e-mails ({answer.unfinished})"
+                )
+            samples = parse_samples(answer.text)
+            decisions = await self._decide_all(mailbox, model, samples)
         results = [SampleResult(s, d) for s, d in zip(samples, decisions, strict=True)]
         await self._record(owner, mailbox, results)
         return results
@@ -184,7 +192,7 @@ class PersonaTester:
             raise Conflict("mailbox is deleted")
         if status is MailboxStatus.PENDING_BILLING:
             raise Conflict("mailbox is paused until credits are added (pending_billing): buy credits first")
-        remaining = await self._credits.remaining(owner.id)
+        remaining = await self._billing.credits.remaining(owner.id)
         if remaining is not None and remaining <= 0:
             raise QuotaExhausted("no credits left: a persona test costs one credit")
         if await self._tests_in_last_hour(owner) >= self._max_per_hour:
@@ -225,5 +233,8 @@ class PersonaTester:
             reason="persona test",
             detail={"samples": len(results), "actions": dict(actions)},
         )
-        paused = await self._credits.charge(owner.id, ActivityAction.TESTED_PERSONA.value)
+        # The last credit spent pauses the mailboxes and mails the owner once, as in the pipeline.
+        paused = await self._billing.charge(
+            mailbox, owner.email, ActivityAction.TESTED_PERSONA.value, source=PERSONA_TEST_SOURCE
+        )
         log.info("persona_tested", mailbox_id=mailbox.id, paused=paused, **dict(actions))

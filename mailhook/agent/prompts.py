@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from mailhook.agent.decision import DecisionRequest
 from mailhook.agent.documents import DocumentRef, select_prompt
-from mailhook.agent.model import Prompt
+from mailhook.agent.model import Prompt, Purpose
 from mailhook.mail.parse import ParsedMessage
 
 PROTOCOL = """\
@@ -95,6 +95,7 @@ def decision_prompt(request: DecisionRequest) -> Prompt:
         system=system_prompt(request),
         user=user_prompt(request),
         max_tokens=request.mailbox.max_output_tokens,
+        purpose=Purpose.DECIDE,
         json_object=True,
         cache_system=True,
     )
@@ -103,4 +104,4 @@ def decision_prompt(request: DecisionRequest) -> Prompt:
 def selection_prompt(docs: Sequence[DocumentRef], message: ParsedMessage) -> Prompt:
     """The cheap call before the decision: the document list and the start of the e-mail."""
     user = f"{select_prompt(docs)}\n\n{_email_block(message, 'new', max_chars=SELECTION_EMAIL_CHARS)}"
-    return Prompt(system=SELECTION, user=user, max_tokens=SELECTION_MAX_TOKENS)
+    return Prompt(system=SELECTION, user=user, max_tokens=SELECTION_MAX_TOKENS, purpose=Purpose.SELECT)

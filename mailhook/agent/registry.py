@@ -7,6 +7,10 @@ closed when a new one would pass the bound (a call still running on it fails lik
 and its job is retried), and :meth:`ModelRegistry.aclose` closes them all at shutdown. A mailbox
 URL is vetted again before every use (``agent.endpoint``), and a mailbox key is registered with
 the log scrubber the first time it is used, so even an accidental log line could not hold it.
+
+Given the process's :class:`~mailhook.observe.Metrics`, every model it hands out (the default
+included) is a :class:`~mailhook.observe.MeteredModel` labelled with its provider, so the
+decision, the document pick and persona tests are all counted, whoever's model answers.
 """
 
 from __future__ import annotations
@@ -15,14 +19,15 @@ import hashlib
 from collections import OrderedDict
 from typing import Final
 
-from mailhook.agent.decision import Decider, Decision, DecisionRequest
+from mailhook.agent.decision import Decider
 from mailhook.agent.endpoint import ModelUrlUnresolvable, Resolver, check_model_url
-from mailhook.agent.model import Completion, Model, Prompt
+from mailhook.agent.model import Model
 from mailhook.agent.overrides import effective_llm, has_override
 from mailhook.agent.providers import provider_for
 from mailhook.crypto import SealBroken, Sealer
 from mailhook.errors import ProviderUnavailable, ValidationFailed
 from mailhook.logs import get_logger, register_secrets
+from mailhook.observe import MeteredModel, Metrics
 from mailhook.settings import Settings
 from mailhook.store.models import Mailbox
 
@@ -48,10 +53,12 @@ class ModelRegistry:
         *,
         resolver: Resolver | None = None,
         max_clients: int = MAX_CLIENTS,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
         self._sealer = sealer
-        self.default = _as_model(default)
+        self._metrics = metrics
+        self.default = self._metered(_as_model(default), settings.llm.provider)
         self._resolver = resolver
         self._max = max_clients
         self._clients: OrderedDict[_Key, Model] = OrderedDict()
@@ -86,11 +93,17 @@ class ModelRegistry:
         model = self._clients.get(key)
         if model is None:
             register_secrets([llm.api_key])
-            model = provider_for(llm)
+            model = self._metered(provider_for(llm), llm.provider)
             self._clients[key] = model
             await self._evict()
         self._clients.move_to_end(key)
         return model
+
+    def _metered(self, model: Model, provider: str) -> Model:
+        # ``none`` makes no call: nothing to time or count.
+        if self._metrics is None or provider == "none":
+            return model
+        return MeteredModel(model, self._metrics, provider)
 
     async def _evict(self) -> None:
         while len(self._clients) > self._max:
@@ -114,34 +127,7 @@ async def _close(model: object) -> None:
 
 
 def _as_model(decider: Decider) -> Model:
-    """The install's decider as a :class:`Model`.
-
-    The decider may be a wrapper that only knows ``decide`` (``observe.ObservedDecider``, which
-    meters decisions); its ``inner`` provider then answers the smaller ``complete`` calls.
-    """
+    """The install's provider as a :class:`Model` (it must offer ``complete`` as well)."""
     if callable(getattr(decider, "complete", None)):
         return decider  # type: ignore[return-value]  # it has both methods
-    inner = getattr(decider, "inner", None)
-    if inner is not None and callable(getattr(inner, "complete", None)):
-        return _Wrapped(decider, inner)
     raise TypeError(f"{type(decider).__name__} offers no complete() call")
-
-
-class _Wrapped:
-    """Decisions through the wrapper, other completions straight to the provider it wraps."""
-
-    def __init__(self, decider: Decider, inner: Model) -> None:
-        self._decider = decider
-        self.inner = inner
-
-    async def decide(self, request: DecisionRequest) -> Decision:
-        """The wrapper's decision."""
-        return await self._decider.decide(request)
-
-    async def complete(self, prompt: Prompt) -> Completion:
-        """The provider's completion."""
-        return await self.inner.complete(prompt)
-
-    async def aclose(self) -> None:
-        """Close through the wrapper (it closes the provider)."""
-        await _close(self._decider)

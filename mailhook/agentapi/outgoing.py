@@ -15,9 +15,7 @@ copies the owner, ``gated`` holds and asks the owner, ``draft`` keeps it as a dr
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -32,24 +30,20 @@ from mailhook.mail.compose import make_message_id, render_bytes
 from mailhook.mail.notices import compose_approval_notice, compose_monitor_copy
 from mailhook.outbound.delivery import Delivered, OutgoingDelivery
 from mailhook.outbound.owner_notices import OwnerNotices
-from mailhook.oversight.approvals import SANDBOX_SOURCE
 from mailhook.oversight.mail_approval import ApprovalTokens
+from mailhook.oversight.sources import LIVE_API_SOURCE, SANDBOX_SOURCE, finished_job
 from mailhook.store.activity import ActivityAction, ActivityLog
 from mailhook.store.models import (
     AgentSend,
-    JobStatus,
     Mailbox,
     MailboxStatus,
     OutgoingKind,
     OversightMode,
     ReplyState,
-    SpoolJob,
     utcnow,
 )
 from mailhook.store.replies import NewOutgoing, ReplyRecord
 from mailhook.store.suppressions import Suppressions
-
-LIVE_SOURCE = "api"
 
 
 @dataclass
@@ -160,21 +154,7 @@ class AgentOutbox:
         return result
 
     async def _new_job(self, principal: Principal, mailbox: Mailbox, draft: Draft) -> int:
-        now = utcnow()
-        job = SpoolJob(
-            mailbox_id=mailbox.id,
-            source=SANDBOX_SOURCE if principal.test else LIVE_SOURCE,
-            envelope_sender=mailbox.address,
-            recipient=mailbox.address,
-            message_id_hash=None,
-            # Unique per send (the spool's per-mailbox content key); no content goes into it.
-            content_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest(),
-            size=0,
-            sealed_raw=None,
-            status=JobStatus.DONE.value,
-            outcome="api",
-            finished_at=now,
-        )
+        job = finished_job(mailbox, SANDBOX_SOURCE if principal.test else LIVE_API_SOURCE, "api")
         async with self._sessions() as session, session.begin():
             session.add(job)
             await session.flush()

@@ -2,7 +2,9 @@
 
 Every method acts for one :class:`~mailhook.agentapi.keys.Principal` (a key and its mailbox) and
 writes one audit entry (:mod:`mailhook.agentapi.audit`), whatever the outcome. Another mailbox's
-message or pending id is a 404, exactly like an id that does not exist.
+message or pending id is a 404, exactly like an id that does not exist. The HTTP transports let a
+key in through :meth:`AgentPrimitives.admit`, which counts the request against the key's limit;
+the sending primitives count against its send limit (:mod:`mailhook.agentapi.limits`).
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ from mailhook.agentapi.compose import (
 )
 from mailhook.agentapi.inbox import AgentInbox, InboxMessage, InboxSummary
 from mailhook.agentapi.keys import AgentKeys, Principal, Scope
+from mailhook.agentapi.limits import KeyLimits
 from mailhook.agentapi.outgoing import AgentOutbox, SendResult
 from mailhook.errors import Forbidden, NotFound, ValidationFailed
-from mailhook.oversight.approvals import SANDBOX_SOURCE, Approvals
+from mailhook.oversight.approvals import Approvals
+from mailhook.oversight.sources import SANDBOX_SOURCE, job_source
 from mailhook.store.models import (
     AgentSend,
     Mailbox,
     OutgoingKind,
     Reply,
     ReplyState,
-    SpoolJob,
     User,
     require_id,
 )
@@ -88,6 +91,7 @@ class AgentPrimitives:
         outbox: AgentOutbox,
         approvals: Approvals,
         links: UnsubscribeLinks,
+        limits: KeyLimits,
     ) -> None:
         self._sessions = sessions
         self.keys = keys
@@ -96,6 +100,13 @@ class AgentPrimitives:
         self._outbox = outbox
         self._approvals = approvals
         self._links = links
+        self.limits = limits
+
+    async def admit(self, token: str) -> Principal:
+        """The key behind an HTTP request, counted against its request limit (REST and MCP)."""
+        principal = await self.keys.authenticate(token)
+        self.limits.request(principal)
+        return principal
 
     async def _mailbox(self, principal: Principal) -> tuple[Mailbox, User]:
         async with self._sessions() as session:
@@ -123,6 +134,7 @@ class AgentPrimitives:
     async def send_email(self, principal: Principal, channel: str, mail: NewMail) -> SendResult:
         """A new message, past the outbound guard and the key's trust."""
         async with self.audit.action(principal, channel, "send_email") as outcome:
+            self.limits.send(principal)
             envelope = Envelope(
                 to=clean_addresses("to", mail.to),
                 cc=clean_addresses("cc", mail.cc),
@@ -148,6 +160,8 @@ class AgentPrimitives:
         self, principal: Principal, channel: str, action: str, message_id: int, text: str, reply_all: bool
     ) -> SendResult:
         async with self.audit.action(principal, channel, action, message_id) as outcome:
+            if action == "reply_email":  # a draft is not sent: only the owner can send it
+                self.limits.send(principal)
             parent = await self.inbox.parent(principal.mailbox_id, message_id)
             mailbox, owner = await self._mailbox(principal)
             if not text.strip():
@@ -229,8 +243,7 @@ class AgentPrimitives:
         async with self._sessions() as session:
             found = (
                 await session.execute(
-                    select(Reply.job_id, SpoolJob.source, AgentSend.key_id)
-                    .join(SpoolJob, SpoolJob.id == Reply.job_id)
+                    select(Reply.job_id, AgentSend.key_id)
                     .outerjoin(AgentSend, AgentSend.job_id == Reply.job_id)
                     .where(
                         Reply.id == pending_id,
@@ -240,9 +253,10 @@ class AgentPrimitives:
                     )
                 )
             ).first()
-        if found is None:
-            raise NotFound("no such pending message")
-        _, source, creator = found
+            if found is None:
+                raise NotFound("no such pending message")
+            job_id, creator = found
+            source = await job_source(session, job_id)
         if creator is not None and creator == principal.key_id:
             raise Forbidden("a key cannot decide a message it wrote itself")
         if principal.test and source != SANDBOX_SOURCE:

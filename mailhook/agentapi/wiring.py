@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from mailhook.agentapi.audit import AuditTrail
 from mailhook.agentapi.inbox import AgentInbox
 from mailhook.agentapi.keys import AgentKeys
+from mailhook.agentapi.limits import KeyLimits
 from mailhook.agentapi.outgoing import AgentOutbox
 from mailhook.agentapi.primitives import AgentPrimitives
 from mailhook.crypto import Sealer
@@ -40,4 +41,5 @@ def build_agent_api(
         outbox,
         approvals,
         UnsubscribeLinks(secret, settings.public_url),
+        KeyLimits.from_settings(settings.agent),
     )

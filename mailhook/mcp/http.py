@@ -1,8 +1,9 @@
 """``/mcp``: the MCP tools over streamable HTTP, mounted in the Litestar app.
 
-The key is checked before the MCP transport sees the request (``401`` otherwise), and again by
-every tool call. Stateless mode: each POST carries its own key, nothing is kept between requests,
-and any node of a cluster can answer.
+The key is checked before the MCP transport sees the request (``401`` otherwise) and counted
+against its request limit (``429`` with ``Retry-After`` past it, as over REST:
+``agentapi/limits.py``); every tool call checks it again. Stateless mode: each POST carries its
+own key, nothing is kept between requests, and any node of a cluster can answer.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from litestar.types import Receive, Scope, Send
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.responses import JSONResponse
 
+from mailhook.agentapi.limits import KeyRateLimited
 from mailhook.agentapi.primitives import AgentPrimitives
 from mailhook.errors import Unauthorized
 from mailhook.mcp.server import McpTools
@@ -47,17 +49,22 @@ class McpHttp:
         """Refuse requests without a valid key; hand the others to the MCP transport."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         scheme, _, token = headers.get("authorization", "").partition(" ")
+        refusal: JSONResponse | None = None
         try:
-            await self._primitives.keys.authenticate(token.strip() if scheme.lower() == "bearer" else "")
+            await self._primitives.admit(token.strip() if scheme.lower() == "bearer" else "")
         except Unauthorized as exc:
-            response = JSONResponse(
-                {"error": "Unauthorized", "detail": str(exc)},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-            await response(scope, receive, send)  # type: ignore[arg-type]
+            refusal = _refusal(401, exc, {"WWW-Authenticate": "Bearer"})
+        except KeyRateLimited as exc:
+            refusal = _refusal(429, exc, {"Retry-After": str(exc.retry_after)}, retry_after=exc.retry_after)
+        if refusal is not None:
+            await refusal(scope, receive, send)  # type: ignore[arg-type]
             return
         await self.manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
+
+
+def _refusal(status: int, exc: Exception, headers: dict[str, str], **extra: int) -> JSONResponse:
+    error = "Unauthorized" if status == 401 else "RateLimited"
+    return JSONResponse({"error": error, "detail": str(exc), **extra}, status_code=status, headers=headers)
 
 
 @asgi("/mcp", is_mount=True, copy_scope=True)

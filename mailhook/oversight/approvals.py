@@ -15,11 +15,12 @@ from email.message import EmailMessage
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from mailhook.billing.credits import Credits
+from mailhook.billing.notice import BillingNotices
 from mailhook.crypto import Sealer
 from mailhook.errors import Conflict, NotFound, RelayUnavailable, TemporaryFailure, ValidationFailed
 from mailhook.mail.compose import SIGNATURE_SEPARATOR, render_bytes, set_body
 from mailhook.outbound.delivery import Delivered, OutgoingDelivery
+from mailhook.oversight.sources import API_SOURCES, SANDBOX_SOURCE, job_source
 from mailhook.store.activity import ActivityAction, ActivityLog
 from mailhook.store.models import (
     Activity,
@@ -28,16 +29,11 @@ from mailhook.store.models import (
     OutgoingKind,
     Reply,
     ReplyState,
-    SpoolJob,
     User,
     require_id,
 )
 
 MAX_EDITED_CHARS = 100_000
-#: Spool source of mail written with an ``mh_test_`` agent key: approved, it goes to the sandbox.
-SANDBOX_SOURCE = "api-test"
-#: Spool sources of mail written through the agent API (live and test keys).
-API_SOURCES = frozenset({"api", SANDBOX_SOURCE})
 
 
 @dataclass
@@ -76,19 +72,14 @@ class Approvals:
         activity: ActivityLog,
         *,
         sandbox: OutgoingDelivery | None = None,
-        credits: Credits | None = None,
+        billing: BillingNotices | None = None,
     ) -> None:
         self._sessions = sessions
         self._sealer = sealer
         self._delivery = delivery
         self._activity = activity
         self._sandbox = sandbox
-        self._credits = credits
-
-    async def _source_of(self, job_id: int) -> str | None:
-        async with self._sessions() as session:
-            source: str | None = await session.scalar(select(SpoolJob.source).where(SpoolJob.id == job_id))
-        return source
+        self._billing = billing
 
     async def _delivery_for(self, source: str | None) -> OutgoingDelivery:
         """The sandbox for mail a test key wrote (it must never leave), else the transport."""
@@ -157,7 +148,8 @@ class Approvals:
         reply, mailbox = found[0]
         if edited_text is not None:
             await self._replace_text(reply, edited_text)
-        source = await self._source_of(reply.job_id)
+        async with self._sessions() as session:
+            source = await job_source(session, reply.job_id)
         delivery = await self._delivery_for(source)
         await self._move(reply.id, ReplyState.HELD, ReplyState.PENDING)
         record = await self._delivery.replies.for_job(reply.job_id, OutgoingKind.REPLY)
@@ -186,9 +178,12 @@ class Approvals:
                 reason="approved by the owner",
             )
             # A reply the agent wrote costs its credit when it is sent, approved or not; mail
-            # a developer's agent sent through the API costs nothing (docs/billing.md).
-            if first_time and self._credits is not None and source not in API_SOURCES:
-                await self._credits.charge(mailbox.owner_id, ActivityAction.REPLIED.value)
+            # a developer's agent sent through the API costs nothing (docs/billing.md). The last
+            # credit spent here pauses the mailboxes and mails the owner once, as in the pipeline.
+            if first_time and self._billing is not None and source not in API_SOURCES:
+                await self._billing.charge(
+                    mailbox, owner.email, ActivityAction.REPLIED.value, job_id=reply.job_id
+                )
         return result.value
 
     async def reject(self, owner: User, reply_id: int) -> None:

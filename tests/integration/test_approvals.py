@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from mailhook.services import Services
 from mailhook.store.accounts import Accounts
-from mailhook.store.models import Mailbox, Reply, ReplyState
+from mailhook.store.models import Mailbox, Reply, ReplyState, User
 from tests.lmtp_client import lmtp_send, make_message
 from tests.support import activity, outbox, text_of, wait_for_jobs
 
@@ -148,3 +148,27 @@ async def test_an_approved_reply_costs_one_credit(api: httpx.AsyncClient, servic
     again = await api.post(f"/api/v1/pending/{pending['id']}/approve", headers=owner)
     assert again.status_code == 404
     assert (await api.get("/api/v1/me", headers=owner)).json() == after
+
+
+def billing_notices(messages: list[EmailMessage]) -> list[EmailMessage]:
+    return [m for m in messages if str(m["Subject"]).startswith("[mailhook] Out of credits")]
+
+
+@pytest.mark.parametrize("extra_env", [{"MAILHOOK_BILLING_ENFORCE_QUOTA": "true"}])
+async def test_approving_with_the_last_credit_pauses_and_notifies_once(
+    api: httpx.AsyncClient, services: Services
+) -> None:
+    owner = await held_replies(services, api, 2)
+    async with services.sessions() as session, session.begin():
+        await session.execute(update(User).where(User.email == "owner@example.com").values(credits_used=9))
+    first, second = (await api.get("/api/v1/pending", headers=owner)).json()
+    assert (await api.post(f"/api/v1/pending/{first['id']}/approve", headers=owner)).status_code == 200
+    [notice] = billing_notices(await outbox(services))
+    assert str(notice["To"]) == "owner@example.com"
+    async with services.sessions() as session:
+        assert await session.scalar(select(Mailbox.status)) == "pending_billing"
+    # The other held reply may still be approved (it was written before the pause): charged, no
+    # second notice.
+    assert (await api.post(f"/api/v1/pending/{second['id']}/approve", headers=owner)).status_code == 200
+    assert len(billing_notices(await outbox(services))) == 1
+    assert len(await to_customer(services)) == 2

@@ -33,6 +33,11 @@ def sample(text: str, name: str, **labels: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
+def decide(**labels: str) -> dict[str, str]:
+    """Labels of a model series of the install's (OpenAI-compatible) decisions."""
+    return {**labels, "provider": "openai", "purpose": "decide"}
+
+
 def scripted_model(fake: FakeLLM) -> None:
     """First call: HTTP 500. Then a normal reply, or one naming an internal host."""
 
@@ -68,12 +73,12 @@ async def test_metrics_count_one_message_each_way(
     assert response.status_code == 200
     text = response.text
     assert len(fake_llm.requests) == 3
-    assert sample(text, "mailhook_llm_errors_total", kind="http_5xx") == 1
-    assert sample(text, "mailhook_llm_request_seconds_count", outcome="error") == 1
-    assert sample(text, "mailhook_llm_request_seconds_count", outcome="ok") == 2
-    assert sample(text, "mailhook_llm_tokens_total", direction="in") == 200
-    assert sample(text, "mailhook_llm_tokens_total", direction="out") == 14
-    assert sample(text, "mailhook_llm_decisions_total", action="reply") == 2
+    assert sample(text, "mailhook_llm_errors_total", **decide(kind="http_5xx")) == 1
+    assert sample(text, "mailhook_llm_request_seconds_count", **decide(outcome="error")) == 1
+    assert sample(text, "mailhook_llm_request_seconds_count", **decide(outcome="ok")) == 2
+    assert sample(text, "mailhook_llm_tokens_total", **decide(direction="in")) == 200
+    assert sample(text, "mailhook_llm_tokens_total", **decide(direction="out")) == 14
+    assert sample(text, "mailhook_llm_decisions_total", **decide(action="reply")) == 2
     assert sample(text, "mailhook_jobs_total", outcome="retry") == 1
     assert sample(text, "mailhook_jobs_total", outcome="replied") == 1
     assert sample(text, "mailhook_jobs_total", outcome="queued") == 1
@@ -100,8 +105,10 @@ async def test_model_failures_are_counted_by_kind(
     await asyncio.to_thread(lmtp_send, port, "carol@example.org", ["bot@agents.test"], make_message())
     await wait_for_jobs(services, 1)
     text = (await api.get("/metrics")).text
-    assert sample(text, "mailhook_llm_errors_total", kind="invalid_json") == 1
-    assert sample(text, "mailhook_llm_errors_total", kind="http_429") == 1
-    assert sample(text, "mailhook_llm_decisions_total", action="reply") == 1
+    assert sample(text, "mailhook_llm_errors_total", **decide(kind="invalid_json")) == 1
+    assert sample(text, "mailhook_llm_errors_total", **decide(kind="http_429")) == 1
+    assert sample(text, "mailhook_llm_decisions_total", **decide(action="reply")) == 1
     assert sample(text, "mailhook_jobs_total", outcome="retry") == 2
-    assert sample(text, "mailhook_llm_tokens_total", direction="in") == 0, "no usage block: no tokens"
+    assert sample(text, "mailhook_llm_tokens_total", **decide(direction="in")) == 0, (
+        "no usage block: no tokens"
+    )

@@ -6,6 +6,10 @@ exponential backoff, honouring ``retry-after``). Every failure it finally raises
 later attempt and is never dropped (DESIGN.md invariant 1). The whole call is also bounded, because
 the SDK obeys any ``retry-after`` a server sends, however long.
 
+Its HTTP client is mailhook's: an ``httpx2`` client (the library this SDK uses) whose transport
+meters every attempt like the other providers' (``observe.MeteringTransport``), and which follows no
+redirect.
+
 The system prompt (persona first, see ``prompts.py``) is sent as one text block marked
 ``cache_control: ephemeral``, so messages to the same mailbox reuse the cached prefix.
 
@@ -17,9 +21,10 @@ spans are off so no message content can reach a tracer.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 import anthropic
+import httpx2
 from anthropic.types import Message, TextBlock, TextBlockParam
 
 from mailhook.agent.decision import Action, Decision, DecisionRequest, parse_answer
@@ -27,6 +32,7 @@ from mailhook.agent.model import Completion, Prompt
 from mailhook.agent.prompts import decision_prompt
 from mailhook.errors import ProviderUnavailable
 from mailhook.logs import get_logger
+from mailhook.observe import MeteringTransport
 from mailhook.settings import LlmSettings
 
 log = get_logger(__name__)
@@ -44,7 +50,13 @@ UNFINISHED = {
 class AnthropicProvider:
     """One Messages API call per decision."""
 
-    def __init__(self, settings: LlmSettings, *, max_retry_wait: float = MAX_RETRY_WAIT) -> None:
+    def __init__(
+        self,
+        settings: LlmSettings,
+        *,
+        max_retry_wait: float = MAX_RETRY_WAIT,
+        http_client: httpx2.AsyncClient | None = None,
+    ) -> None:
         self._settings = settings
         attempts = settings.max_retries + 1
         self._budget = (settings.timeout_seconds + max_retry_wait) * attempts
@@ -55,6 +67,7 @@ class AnthropicProvider:
             timeout=settings.timeout_seconds,
             max_retries=settings.max_retries,
             open_telemetry=False,
+            http_client=http_client or metered_sdk_client(settings.timeout_seconds),
         )
 
     async def aclose(self) -> None:
@@ -106,6 +119,17 @@ class AnthropicProvider:
         if not isinstance(answer, Message):
             raise _unavailable("anthropic answered with something other than a message")
         return answer
+
+
+class MeteredSdkTransport(MeteringTransport, httpx2.AsyncBaseTransport):
+    """The SDK's transport: each attempt reported like the httpx providers' (``observe``)."""
+
+    http: ClassVar[Any] = httpx2
+
+
+def metered_sdk_client(timeout: float) -> httpx2.AsyncClient:
+    """The SDK's HTTP client: metered, no redirects (the SDK still sets each request's timeout)."""
+    return httpx2.AsyncClient(timeout=timeout, transport=MeteredSdkTransport())
 
 
 def _text(answer: Message) -> str:

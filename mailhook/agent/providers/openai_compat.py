@@ -17,6 +17,7 @@ from mailhook.agent.model import Completion, Prompt
 from mailhook.agent.prompts import decision_prompt
 from mailhook.errors import ProviderUnavailable
 from mailhook.logs import get_logger
+from mailhook.observe import metered_client
 from mailhook.settings import LlmSettings
 
 log = get_logger(__name__)
@@ -32,7 +33,8 @@ class OpenAICompatible:
     def __init__(self, settings: LlmSettings, client: httpx.AsyncClient | None = None) -> None:
         self._settings = settings
         self._url = (settings.base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
-        self._client = client or httpx.AsyncClient(timeout=settings.timeout_seconds)
+        # Metered (observe.py): tokens and failed attempts count once the call is wrapped.
+        self._client = client or metered_client(settings.timeout_seconds)
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""

@@ -2,15 +2,17 @@
 
 ``Authorization: Bearer mh_live_…`` (or ``mh_test_…``); anything else, a JWT included, is a 401.
 Thin handlers over :class:`mailhook.agentapi.primitives.AgentPrimitives` (the MCP tools call the
-same methods). docs/agent-api.md is the reference.
+same methods). A key over its request or send limit (``agentapi/limits.py``) is a 429 with
+``Retry-After``. docs/agent-api.md is the reference.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Awaitable
+from typing import Any, Literal, Protocol
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
@@ -18,6 +20,7 @@ from litestar.params import FromPath, JSONBody
 from mailhook.agentapi.compose import AttachmentIn
 from mailhook.agentapi.inbox import InboxMessage, InboxSummary
 from mailhook.agentapi.keys import Principal, looks_like_key
+from mailhook.agentapi.limits import KeyRateLimited
 from mailhook.agentapi.outgoing import SendResult
 from mailhook.agentapi.primitives import AgentPrimitives, Decision, NewMail, PendingItem
 from mailhook.errors import Unauthorized
@@ -35,7 +38,17 @@ async def current_agent(request: Request[Any, Any, Any]) -> Principal:
     token = token.strip()
     if scheme.lower() != "bearer" or not looks_like_key(token):
         raise Unauthorized("an agent API key is required: Authorization: Bearer mh_live_... or mh_test_...")
-    return await services.agent.keys.authenticate(token)
+    return await services.agent.admit(token)
+
+
+def key_rate_limited(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """429 with ``Retry-After`` (RFC 9110 §10.2.3), and the same seconds in the JSON body."""
+    retry_after = exc.retry_after if isinstance(exc, KeyRateLimited) else 60
+    return Response(
+        {"error": "RateLimited", "detail": str(exc), "retry_after": retry_after},
+        status_code=429,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 class AttachmentBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -77,6 +90,19 @@ def _primitives(state: State) -> AgentPrimitives:
     return services.agent
 
 
+class Answer(Protocol):
+    """``reply_email`` or ``draft_reply`` of :class:`AgentPrimitives`."""
+
+    def __call__(
+        self, principal: Principal, channel: str, message_id: int, text: str, *, reply_all: bool = False
+    ) -> Awaitable[SendResult]: ...
+
+
+async def _answer(primitive: Answer, agent: Principal, message_id: int, data: ReplyBody) -> SendResult:
+    """The body of both answering routes: they differ only in the primitive they call."""
+    return await primitive(agent, CHANNEL, message_id, data.text, reply_all=data.reply_all)
+
+
 class AgentController(Controller):
     """check_inbox, read_email, get_thread, send_email, reply_email, draft_reply, list_pending,
     decide_email."""
@@ -84,6 +110,7 @@ class AgentController(Controller):
     path = "/api/v1/agent"
     dependencies = {"agent": Provide(current_agent)}
     request_max_body_size = MAX_BODY_BYTES
+    exception_handlers = {KeyRateLimited: key_rate_limited}
 
     @get("/inbox")
     async def check_inbox(self, state: State, agent: NamedDependency[Principal]) -> list[InboxSummary]:
@@ -131,9 +158,7 @@ class AgentController(Controller):
         data: JSONBody[ReplyBody],
     ) -> SendResult:
         """Answer a waiting message (recipients computed from it)."""
-        return await _primitives(state).reply_email(
-            agent, CHANNEL, message_id, data.text, reply_all=data.reply_all
-        )
+        return await _answer(_primitives(state).reply_email, agent, message_id, data)
 
     @post("/messages/{message_id:int}/draft", status_code=200)
     async def draft_reply(
@@ -144,9 +169,7 @@ class AgentController(Controller):
         data: JSONBody[ReplyBody],
     ) -> SendResult:
         """A reply for the owner to review in the approval queue; nothing is sent."""
-        return await _primitives(state).draft_reply(
-            agent, CHANNEL, message_id, data.text, reply_all=data.reply_all
-        )
+        return await _answer(_primitives(state).draft_reply, agent, message_id, data)
 
     @get("/pending")
     async def list_pending(self, state: State, agent: NamedDependency[Principal]) -> list[PendingItem]:

@@ -19,7 +19,6 @@ from litestar.params import FromPath
 from mailhook.agent.briefing import RequestBuilder
 from mailhook.agent.persona_test import PersonaTester, SampleAnswerInvalid, SampleResult
 from mailhook.api.auth import current_user
-from mailhook.billing.credits import Credits
 from mailhook.services import Services
 from mailhook.store.mailboxes import Mailboxes
 from mailhook.store.models import User
@@ -78,7 +77,7 @@ def _tester(state: State) -> PersonaTester:
         Mailboxes(services.sessions, services.sealer, settings),
         services.models,
         RequestBuilder(settings),
-        Credits(services.sessions, settings),
+        services.billing,
         max_per_hour=settings.agent.persona_test_max_per_hour,
     )
 

@@ -2,20 +2,16 @@
 
 The activity row is unique per (job, action), so a retried job neither logs nor pays twice.
 When the charge uses the last credit, the owner's mailboxes pause and the owner gets one
-notice, delivered like any outgoing message (crash-safe, through the transport).
+notice, delivered like any outgoing message (crash-safe, through the transport):
+``billing.notice.BillingNotices``, which approvals and persona tests charge through too.
 """
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-
-from mailhook.billing.credits import Credits
+from mailhook.billing.notice import BillingNotices
 from mailhook.logs import get_logger
-from mailhook.mail.notices import compose_billing_notice
-from mailhook.outbound.owner_notices import OwnerNotices
 from mailhook.pipeline.context import MessageContext
 from mailhook.store.activity import ActivityLog
-from mailhook.store.models import OutgoingKind, utcnow
 
 log = get_logger(__name__)
 
@@ -25,13 +21,9 @@ class RecordStep:
 
     name = "record"
 
-    def __init__(
-        self, activity: ActivityLog, credits: Credits, notices: OwnerNotices, public_url: str
-    ) -> None:
+    def __init__(self, activity: ActivityLog, billing: BillingNotices) -> None:
         self._activity = activity
-        self._credits = credits
-        self._notices = notices
-        self._billing_url = public_url.rstrip("/") + "/billing"
+        self._billing = billing
 
     async def process(self, ctx: MessageContext) -> None:
         """Append the activity row for ``ctx.outcome``; charge a credit for costing actions."""
@@ -53,25 +45,4 @@ class RecordStep:
         )
         log.info("recorded", action=outcome.action.value, reason=outcome.reason)
         if first_time and ctx.mailbox is not None:
-            paused = await self._credits.charge(ctx.mailbox.owner_id, outcome.action.value)
-            if paused and await self._credits.claim_billing_notice(ctx.mailbox.owner_id):
-                await self._notify_owner(ctx)
-
-    async def _notify_owner(self, ctx: MessageContext) -> None:
-        mailbox = ctx.need_mailbox()
-
-        def compose(message_id: str) -> EmailMessage:
-            return compose_billing_notice(
-                owner=ctx.owner_email,
-                mailbox_address=mailbox.address,
-                billing_url=self._billing_url,
-                message_id=message_id,
-                date=utcnow(),
-            )
-
-        try:
-            await self._notices.send(
-                OutgoingKind.BILLING_NOTICE, ctx.job.id, mailbox, ctx.owner_email, compose
-            )
-        except Exception as exc:  # the reply itself is done; a failed notice must not redo it
-            log.warning("billing_notice_failed", error=type(exc).__name__)
+            await self._billing.charge(ctx.mailbox, ctx.owner_email, outcome.action.value, job_id=ctx.job.id)

@@ -4,14 +4,16 @@ Refusals (tenant, pending_billing, credits, hourly limit) and garbage from the m
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from mailhook.app import create_app
 from mailhook.services import Services
@@ -20,7 +22,7 @@ from tests.fakes import anthropic as fake_anthropic
 from tests.fakes.llm import FakeLLM, completion, decision
 from tests.http import serve_http
 from tests.integration.agent.conftest import LOOPBACK_ALLOWED
-from tests.support import activity, outbox, token_users
+from tests.support import activity, outbox, text_of, token_users
 
 URL = "/api/v1/mailboxes/{}/persona/test"
 QUOTA = {"MAILHOOK_BILLING_ENFORCE_QUOTA": "true"}
@@ -255,3 +257,44 @@ async def test_anthropic_override_runs_the_test(
     decisions = anthropic_fake.requests[1:]
     assert all(r.payload["system"][0]["cache_control"] == {"type": "ephemeral"} for r in decisions)
     assert "cache_control" not in anthropic_fake.requests[0].payload["system"][0]
+
+
+# --- the last credit --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("extra_env", [QUOTA])
+async def test_last_credit_pauses_and_mails_the_owner_once(api: Api, fake_llm: FakeLLM) -> None:
+    """Two tests on two mailboxes share the owner's last credit: both were allowed (each checked
+    before either was charged), the first charge pauses every mailbox and the owner gets exactly
+    one out-of-credits notice; the second charge finds them paused already and sends nothing."""
+    body = {"kind": "hosted", "handle": "sales", "persona": "You are Kim, in sales."}
+    second = await api.http.post("/api/v1/mailboxes", json=body, headers=api.owner)
+    assert second.status_code == 201, second.text
+    async with api.services.sessions() as session, session.begin():
+        await session.execute(update(User).where(User.id == api.owner_id).values(credits_used=9))
+    both_asked = threading.Barrier(2, timeout=15)
+    answer = openai_model(samples_answer())
+
+    def script(payload: dict[str, Any]) -> tuple[int, Any]:
+        if payload["messages"][0]["content"].startswith("You write test e-mails"):
+            both_asked.wait()  # both tests are past their credit check before either is charged
+        return answer(payload)
+
+    fake_llm.script = script
+    results = await asyncio.gather(api.test(), api.test(mailbox_id=second.json()["id"]))
+    assert [r.status_code for r in results] == [200, 200], [r.text for r in results]
+
+    [notice] = await outbox(api.services)
+    assert str(notice["To"]) == "owner@example.com"
+    assert str(notice["Subject"]) == "[mailhook] Out of credits: your agents are paused"
+    assert "/billing" in text_of(notice)
+    assert await api.credits_used() == 11, "both tests are paid; the overdraft is paid back first"
+    async with api.services.sessions() as session:
+        statuses = (
+            await session.scalars(select(Mailbox.status).where(Mailbox.owner_id == api.owner_id))
+        ).all()
+    assert statuses == ["pending_billing", "pending_billing"]
+    refused = await api.test()
+    assert refused.status_code == 409, "paused: no third test"
+    assert len(await outbox(api.services)) == 1
