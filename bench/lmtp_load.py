@@ -30,6 +30,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.lmtp_client import LmtpClient
+
 HOST = "127.0.0.1"
 SENDER = "a@example.org"
 RECIPIENT = "bot@agents.test"
@@ -146,31 +148,16 @@ def percentile(values: list[float], pct: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
 
 
-class LmtpConnection:
-    """One blocking LMTP connection (TCP_NODELAY, so the final '.' is not held back by Nagle)."""
+class LmtpConnection(LmtpClient):
+    """The tests' strict LMTP client (``tests/lmtp_client.py``) with TCP_NODELAY, so the final
+    '.' is not held back by Nagle, and a timed one-recipient send without dot-stuffing (our
+    messages have no line starting with a dot)."""
 
     def __init__(self, port: int, timeout: float = 60.0) -> None:
-        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        super().__init__(HOST, port, timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.file = self.sock.makefile("rb")
-        self.expect("220", self.reply())
-        self.expect("250", self.command("LHLO bench.example.org"))
-
-    def reply(self) -> str:
-        """One reply, possibly multi-line (RFC 5321 4.2.1)."""
-        lines = []
-        while True:
-            raw = self.file.readline()
-            if not raw:
-                raise ConnectionError("server closed the connection")
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            lines.append(line)
-            if len(line) < 4 or line[3] != "-":
-                return "\n".join(lines)
-
-    def command(self, line: str) -> str:
-        self.sock.sendall(line.encode() + b"\r\n")
-        return self.reply()
+        self.expect("220", self.greeting)
+        self.expect("250", self.lhlo)
 
     @staticmethod
     def expect(code: str, reply: str) -> None:
@@ -189,10 +176,7 @@ class LmtpConnection:
         return reply, time.perf_counter() - started
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.command("QUIT")
-        self.file.close()
-        self.sock.close()
+        self.__exit__(None, None, None)
 
 
 @dataclass(frozen=True)
