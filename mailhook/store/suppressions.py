@@ -54,7 +54,9 @@ class UnsubscribeLinks:
             address = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
         except (ValueError, UnicodeDecodeError):
             raise NotFound("unknown unsubscribe link") from None
-        if not hmac.compare_digest(self._sign(address), mac):
+        # Bytes: compare_digest refuses str with non-ASCII characters (TypeError), and a link's
+        # text is whatever a visitor typed.
+        if not hmac.compare_digest(self._sign(address).encode(), mac.encode("utf-8", "replace")):
             raise NotFound("unknown unsubscribe link")
         return address
 

@@ -38,9 +38,14 @@ EXAMPLES = 15  # per operation and generation mode
 UNAUTHENTICATED_EXAMPLES = 3
 # Each login hashes a password with argon2 (most of a second on a busy machine): fewer of those.
 SLOW = {("POST", "/api/v1/auth/login"): 5}
-# Erasing the account would end the run; autoconfig performs real DNS/HTTPS lookups for the
-# generated domains, and tests never touch the network (tests/unit/test_autoconfig.py covers it).
-EXCLUDED = {("DELETE", "/api/v1/me"), ("GET", "/api/v1/email-autoconfig")}
+# Erasing the account would end the run; autoconfig and the connection test reach out to the
+# network for generated host names (DNS, HTTPS, IMAP/SMTP logins), and tests never touch the
+# network (tests/unit/test_autoconfig.py and imap/test_connection_test.py cover them).
+EXCLUDED = {
+    ("DELETE", "/api/v1/me"),
+    ("GET", "/api/v1/email-autoconfig"),
+    ("POST", "/api/v1/mailboxes/connection-test"),
+}
 LAST = {("DELETE", "/api/v1/mailboxes/{mailbox_id}")}
 # Ids in URLs: around the PostgreSQL integer and the SQLite/bigint limits, and far past them.
 EDGE_INTEGERS = (0, -1, 2**31 - 1, 2**31, 2**63 - 1, 2**63, -(2**63) - 1, 10**30)

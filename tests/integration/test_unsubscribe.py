@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from mailhook.services import Services
 from tests.fakes.llm import FakeLLM
@@ -49,3 +50,25 @@ async def test_unsubscribe_link_stops_replies(
     assert [r.action for r in rows] == ["replied", "replied", "skipped"], "GET alone never unsubscribes"
     assert rows[-1].reason == "unsubscribed"
     assert len(fake_llm.requests) == requests_before, "no model call for an unsubscribed sender"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_hostile_unsubscribe_links_are_404_not_errors(api: httpx.AsyncClient) -> None:
+    forged = [
+        "YWxpY2VAZXhhbXBsZS5vcmc.é",  # a MAC with non-ASCII text
+        "YWxpY2VAZXhhbXBsZS5vcmc.%F0%9F%92%A5",
+        "%FF%FE.abc",
+        "." + "a" * 2000,
+        "YWxpY2VAZXhhbXBsZS5vcmc.",
+        "!!!.???",
+    ]
+    for token in forged:
+        for method, url in (
+            ("GET", f"/u/{token}"),
+            ("POST", f"/u/{token}"),
+            ("GET", f"/unsubscribe?token={token}"),
+            ("POST", f"/unsubscribe?token={token}"),
+        ):
+            response = await api.request(method, url)
+            assert response.status_code == 404, (method, url, response.status_code)
+            assert "This unsubscribe link is not valid." in response.text
