@@ -123,6 +123,7 @@ async def measure(opts: argparse.Namespace, tmp: Path) -> dict[str, float]:
             "MAILHOOK_DATA_DIR": str(tmp / "data"),
             "MAILHOOK_SPOOL_NODE_NAME": "bench-node",
             "MAILHOOK_IMAP_CA_FILE": str(dovecot.cert),
+            "MAILHOOK_IMAP_ALLOW_HOSTS": "127.0.0.1",  # the private Dovecot is on loopback
             "MAILHOOK_IMAP_MAX_ACCOUNTS": str(opts.accounts),
             "MAILHOOK_LOG_LEVEL": "WARNING",
         }

@@ -5,22 +5,16 @@ from __future__ import annotations
 import asyncio
 import email
 import io
-import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import policy
 from email.message import EmailMessage
-from pathlib import Path
-from typing import Any
 
-from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select
 
 from mailhook.logs import configure_logging
 from mailhook.services import Services
 from mailhook.store.models import Activity, JobStatus, OutboxMessage, SpoolJob
-from tests.fakes.relay import RelaySink
-from tests.harness.ports import free_port
 
 
 async def wait_for_jobs(services: Services, count: int, timeout: float = 20.0) -> list[SpoolJob]:
@@ -71,29 +65,6 @@ async def token_users(services: Services, *emails: str) -> list[tuple[int, dict[
         session.add_all(users)
     secret = services.settings.security.jwt_secret
     return [(user.id, {"Authorization": f"Bearer {issue_token(user.id, secret)}"}) for user in users]
-
-
-class SubmissionServer(RelaySink):
-    """A :class:`RelaySink` that answers a wrong password with ``535``, as real servers do.
-
-    RelaySink's authenticator returns aiosmtpd's ``AuthResult`` with ``handled`` left at its
-    default (True), which makes aiosmtpd answer nothing at all to a failed AUTH.
-    """
-
-    def _authenticate(
-        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
-    ) -> AuthResult:
-        verdict = super()._authenticate(server, session, envelope, mechanism, data)
-        return AuthResult(success=verdict.success, handled=False)
-
-    @classmethod
-    def started(cls, cert: Path, key: Path, credentials: tuple[str, str]) -> SubmissionServer:
-        """Running on a free loopback port: STARTTLS with this certificate, then AUTH required."""
-        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        tls.load_cert_chain(cert, key)
-        server = cls(free_port(), tls=tls, credentials=credentials)
-        server.start()
-        return server
 
 
 @contextmanager

@@ -10,10 +10,13 @@ import ssl
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+
+from tests.harness.ports import free_port
 
 
 @dataclass
@@ -39,7 +42,9 @@ class RelaySink:
         ok = self.credentials is not None and (login, password) == self.credentials
         if ok:
             self.logins.append(login)
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd then answers 235 or 535 itself (with its default, True, it
+        # would answer a failed AUTH with nothing at all, unlike any real server).
+        return AuthResult(success=ok, handled=False)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.mode == "defer":
@@ -50,6 +55,14 @@ class RelaySink:
             (envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.original_content))
         )
         return "250 2.0.0 Ok: queued"
+
+    @classmethod
+    def submission(cls, cert: Path, key: Path, credentials: tuple[str, str]) -> RelaySink:
+        """Started on a free loopback port as a submission server: STARTTLS with this
+        certificate, then AUTH with ``credentials`` required."""
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(cert, key)
+        return cls(free_port(), tls=tls, credentials=credentials).start()
 
     def start(self) -> RelaySink:
         extra: dict[str, Any] = {}

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.fakes.relay import RelaySink
 from tests.harness.dovecot import DovecotServer
-from tests.support import SubmissionServer
 from tests.ui.conftest import BrowserPage, UiServer, register_via_api, running_ui_server
 
 ADDRESS = "help@example.org"
@@ -25,7 +25,7 @@ MAIL_PASSWORD = "app-password-1"
 @dataclass
 class MailServers:
     imap: DovecotServer
-    smtp: SubmissionServer
+    smtp: RelaySink
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def mail_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServe
     if reason:
         pytest.skip(reason)
     with DovecotServer(tmp_path_factory.mktemp("dovecot"), {ADDRESS: MAIL_PASSWORD}) as imap:
-        smtp = SubmissionServer.started(imap.cert, imap.key, (ADDRESS, MAIL_PASSWORD))
+        smtp = RelaySink.submission(imap.cert, imap.key, (ADDRESS, MAIL_PASSWORD))
         try:
             yield MailServers(imap, smtp)
         finally:

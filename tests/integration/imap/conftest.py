@@ -19,7 +19,6 @@ from mailhook.services import Services
 from mailhook.store.models import Mailbox, SpoolJob, User
 from tests.fakes.relay import RelaySink
 from tests.harness.dovecot import DovecotServer
-from tests.support import SubmissionServer
 
 ADDRESS = "help@example.org"
 PASSWORD = "app-password-1"
@@ -39,7 +38,7 @@ def dovecot(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[DovecotS
 @pytest.fixture
 def account_smtp(dovecot: DovecotServer) -> Iterator[RelaySink]:
     """The provider's submission server: STARTTLS (cert trusted via imap.ca_file) and AUTH."""
-    sink = SubmissionServer.started(dovecot.cert, dovecot.key, (ADDRESS, PASSWORD))
+    sink = RelaySink.submission(dovecot.cert, dovecot.key, (ADDRESS, PASSWORD))
     try:
         yield sink
     finally:
