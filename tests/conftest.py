@@ -3,6 +3,7 @@ running services, and the fake model server."""
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -98,6 +99,15 @@ def fake_llm() -> Iterator[FakeLLM]:
         yield fake
     finally:
         fake.stop()
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """mailhook's JSON log lines written during the test, DEBUG and up (tests/support.py)."""
+    from tests.support import captured_log
+
+    with captured_log("DEBUG") as stream:
+        yield stream
 
 
 @pytest.fixture

@@ -1,20 +1,23 @@
-"""Helpers for integration tests: wait for the spool, read the outbox and the activity log."""
+"""Helpers for integration tests: wait for the spool, read the outbox and the activity log,
+serve the API to two users, capture the log."""
 
 from __future__ import annotations
 
 import asyncio
 import email
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from email import policy
 from email.message import EmailMessage
+from typing import Any
 
+import httpx
 from sqlalchemy import select
 
 from mailhook.logs import configure_logging
 from mailhook.services import Services
-from mailhook.store.models import Activity, JobStatus, OutboxMessage, SpoolJob
+from mailhook.store.models import Activity, JobStatus, Mailbox, OutboxMessage, SpoolJob
 
 
 async def wait_for_jobs(services: Services, count: int, timeout: float = 20.0) -> list[SpoolJob]:
@@ -54,7 +57,10 @@ async def activity(services: Services) -> list[Activity]:
         return list((await session.scalars(select(Activity).order_by(Activity.id))).all())
 
 
-async def token_users(services: Services, *emails: str) -> list[tuple[int, dict[str, str]]]:
+TokenUser = tuple[int, dict[str, str]]
+
+
+async def token_users(services: Services, *emails: str) -> list[TokenUser]:
     """Users written straight to the database with an unusable password hash: (id, bearer
     header) for each. argon2 costs ~0.5 s a user, and these tests authenticate with tokens."""
     from mailhook.api.auth import issue_token
@@ -65,6 +71,32 @@ async def token_users(services: Services, *emails: str) -> list[tuple[int, dict[
         session.add_all(users)
     secret = services.settings.security.jwt_secret
     return [(user.id, {"Authorization": f"Bearer {issue_token(user.id, secret)}"}) for user in users]
+
+
+@asynccontextmanager
+async def two_user_api(
+    services: Services, app: Any = None
+) -> AsyncIterator[tuple[httpx.AsyncClient, TokenUser, TokenUser]]:
+    """The app (``create_app(services)`` unless given) under real uvicorn on the settings' HTTP
+    port, an httpx client on it, and two users: owner@example.com and other@example.com, each
+    as (id, bearer header), for tenant-isolation checks."""
+    from mailhook.app import create_app
+    from tests.http import serve_http
+
+    owner, other = await token_users(services, "owner@example.com", "other@example.com")
+    async with (
+        serve_http(app or create_app(services, migrate=False), services.settings.http.port) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=30) as http,
+    ):
+        yield http, owner, other
+
+
+async def mailbox_row(services: Services, mailbox_id: int) -> Mailbox:
+    """A mailbox as stored."""
+    async with services.sessions() as session:
+        row = await session.get(Mailbox, mailbox_id)
+    assert row is not None
+    return row
 
 
 @contextmanager

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from mailhook.logs import configure_logging, get_logger, register_secrets
+from mailhook.logs import get_logger, register_secrets
 from mailhook.services import Services
 from mailhook.store.accounts import Accounts
 from tests.fakes.llm import FakeLLM, completion, decision
@@ -28,22 +27,12 @@ API_KEY = "sk-test-APIKEY-CANARY-123456"
 RELAY_PASSWORD = "RELAY-PW-CANARY-99"
 
 
-@pytest.fixture
-def captured_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("DEBUG", json=True, stream=stream)
-    try:
-        yield stream
-    finally:
-        configure_logging("INFO", json=True)
-
-
 @pytest.mark.parametrize(
     "extra_env",
     [{"MAILHOOK_LLM_API_KEY": API_KEY, "MAILHOOK_OUTBOUND_RELAY_PASSWORD": RELAY_PASSWORD}],
 )
 async def test_log_holds_no_content_or_secrets(
-    services: Services, captured_log: io.StringIO, fake_llm: FakeLLM, runtime: Any
+    services: Services, json_log: io.StringIO, fake_llm: FakeLLM, runtime: Any
 ) -> None:
     register_secrets(services.settings.secret_values())
     calls = {"n": 0}
@@ -72,7 +61,7 @@ async def test_log_holds_no_content_or_secrets(
         note=f"key is {API_KEY}",
     )
 
-    text = captured_log.getvalue()
+    text = json_log.getvalue()
     assert calls["n"] == 2, "the failing first model call was retried"
     for canary in (
         BODY_CANARY,

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from mailhook.app import create_app
 from mailhook.billing.credits import Credits
 from mailhook.errors import Conflict
 from mailhook.services import Services
@@ -20,8 +19,7 @@ from mailhook.store.activity import ActivityAction, ActivityLog
 from mailhook.store.mailboxes import Actor, Mailboxes
 from mailhook.store.models import Mailbox, MailboxStatus
 from mailhook.store.persona_history import PersonaHistory
-from tests.http import serve_http
-from tests.support import token_users
+from tests.support import mailbox_row, two_user_api
 
 IMAP_LOGIN = "imap-user-4242"
 IMAP_SECRET = "app-password-Zq8#x1"
@@ -43,10 +41,7 @@ class Api:
         return dict(response.json())
 
     async def row(self, mailbox_id: int) -> Mailbox:
-        async with self.services.sessions() as session:
-            row = await session.get(Mailbox, mailbox_id)
-        assert row is not None
-        return row
+        return await mailbox_row(self.services, mailbox_id)
 
     def service(self) -> Mailboxes:
         return Mailboxes(self.services.sessions, self.services.sealer, self.services.settings)
@@ -69,12 +64,7 @@ def external(**overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def api(services: Services) -> AsyncIterator[Api]:
-    (_, owner), (_, other) = await token_users(services, "owner@example.com", "other@example.com")
-    app = create_app(services, migrate=False)
-    async with (
-        serve_http(app, services.settings.http.port) as base_url,
-        httpx.AsyncClient(base_url=base_url, timeout=30) as http,
-    ):
+    async with two_user_api(services) as (http, (_, owner), (_, other)):
         yield Api(http, services, owner, other)
 
 

@@ -26,8 +26,7 @@ from mailhook.net.fetch import FetchRefused
 from mailhook.services import Services
 from mailhook.store.batch import MAX_ROWS, BatchRow, import_rows, parse_batch_csv
 from mailhook.store.models import Mailbox, User
-from tests.http import serve_http
-from tests.support import token_users
+from tests.support import two_user_api
 
 SECRET = "batch-secret-Qx7#p2"
 HOSTED = "agent_name,password\n"
@@ -80,13 +79,9 @@ class Api:
 
 @pytest.fixture
 async def api(services: Services) -> AsyncIterator[Api]:
-    (owner_id, owner), (_, other) = await token_users(services, "owner@example.com", "other@example.com")
     app = create_app(services, migrate=False)
     app.state[DISCOVER_STATE_KEY] = functools.partial(discover, resolver=FakeDns(), fetch=no_documents)
-    async with (
-        serve_http(app, services.settings.http.port) as base_url,
-        httpx.AsyncClient(base_url=base_url, timeout=30) as http,
-    ):
+    async with two_user_api(services, app) as (http, (owner_id, owner), (_, other)):
         yield Api(http, services, owner, other, owner_id)
 
 

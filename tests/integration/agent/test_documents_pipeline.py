@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from mailhook import __version__
-from mailhook.logs import configure_logging
 from mailhook.services import Services
 from tests.fakes.llm import FakeLLM, completion, decision
 from tests.integration.agent.conftest import (
@@ -78,16 +76,6 @@ def pages(doc_server: DocumentServer) -> DocumentServer:
     return doc_server
 
 
-@pytest.fixture
-def captured_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("INFO", json=True, stream=stream)
-    try:
-        yield stream
-    finally:
-        configure_logging("INFO", json=True)
-
-
 async def test_no_documents_means_exactly_one_model_call(
     services: Services, runtime: Any, fake_llm: FakeLLM
 ) -> None:
@@ -143,7 +131,7 @@ async def test_a_failing_document_never_fails_the_message(
     runtime: Any,
     fake_llm: FakeLLM,
     pages: DocumentServer,
-    captured_log: io.StringIO,
+    json_log: io.StringIO,
 ) -> None:
     await configure_mailbox(services, documents=documents(pages, "Broken", "Pricing"))
     fake_llm.script = model('["Broken", "Pricing"]')
@@ -153,9 +141,9 @@ async def test_a_failing_document_never_fails_the_message(
     prompt = user_turn(fake_llm.requests[-1])
     assert PRICING_TEXT in prompt and '"Broken"' not in prompt
     assert [row.action for row in await activity(services)] == ["replied"]
-    failures = [json.loads(line) for line in captured_log.getvalue().splitlines() if "document_fetch" in line]
+    failures = [json.loads(line) for line in json_log.getvalue().splitlines() if "document_fetch" in line]
     assert [(f["event"], f["document"]) for f in failures] == [("document_fetch_failed", "Broken")]
-    ours = [line for line in captured_log.getvalue().splitlines() if '"logger": "mailhook' in line]
+    ours = [line for line in json_log.getvalue().splitlines() if '"logger": "mailhook' in line]
     assert ours and all("/gone" not in line for line in ours), "document URLs may carry tokens"
 
 

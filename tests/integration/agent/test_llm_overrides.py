@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from mailhook.app import create_app
-from mailhook.logs import configure_logging
 from mailhook.services import Services
 from mailhook.store.models import Mailbox
 from tests.fakes.llm import FakeLLM
-from tests.http import serve_http
 from tests.integration.agent.conftest import LOOPBACK_ALLOWED, HeaderRecordingLLM, configure_mailbox
 from tests.lmtp_client import lmtp_send, make_message
-from tests.support import activity, outbox, token_users, wait_for_jobs
+from tests.support import activity, mailbox_row, outbox, two_user_api, wait_for_jobs
 
 MAILBOX_KEY = "sk-mailbox-KEY-CANARY-0042"
 INSTALL_KEY = "sk-install-KEY-CANARY-7777"
@@ -42,10 +39,7 @@ class Api:
         return await self.http.patch(url, json=body, headers=headers or self.owner)
 
     async def row(self) -> Mailbox:
-        async with self.services.sessions() as session:
-            row = await session.get(Mailbox, self.mailbox_id)
-        assert row is not None
-        return row
+        return await mailbox_row(self.services, self.mailbox_id)
 
     async def send_mail(self) -> None:
         port = self.services.settings.lmtp.port
@@ -54,23 +48,8 @@ class Api:
 
 
 @pytest.fixture
-def captured_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("DEBUG", json=True, stream=stream)
-    try:
-        yield stream
-    finally:
-        configure_logging("INFO", json=True)
-
-
-@pytest.fixture
 async def api(services: Services) -> AsyncIterator[Api]:
-    (_, owner), (_, other) = await token_users(services, "owner@example.com", "other@example.com")
-    app = create_app(services, migrate=False)
-    async with (
-        serve_http(app, services.settings.http.port) as base_url,
-        httpx.AsyncClient(base_url=base_url, timeout=30) as http,
-    ):
+    async with two_user_api(services) as (http, (_, owner), (_, other)):
         created = await http.post(
             "/api/v1/mailboxes", json={"kind": "hosted", "handle": "support"}, headers=owner
         )
@@ -80,7 +59,7 @@ async def api(services: Services) -> AsyncIterator[Api]:
 
 @pytest.mark.parametrize("extra_env", [ALLOWED])
 async def test_override_is_used_and_the_key_is_write_only(
-    api: Api, fake_llm: FakeLLM, second_llm: HeaderRecordingLLM, captured_log: io.StringIO
+    api: Api, fake_llm: FakeLLM, second_llm: HeaderRecordingLLM, json_log: io.StringIO
 ) -> None:
     fresh = (await api.http.get(f"/api/v1/mailboxes/{api.mailbox_id}", headers=api.owner)).json()
     assert (fresh["llm_provider"], fresh["llm_base_url"], fresh["llm_model"]) == ("", "", "")
@@ -111,7 +90,7 @@ async def test_override_is_used_and_the_key_is_write_only(
     assert second_llm.authorizations == [f"Bearer {MAILBOX_KEY}"]
     assert [r.action for r in await activity(api.services)] == ["replied"]
     assert len(await outbox(api.services)) == 1
-    assert MAILBOX_KEY not in captured_log.getvalue()
+    assert MAILBOX_KEY not in json_log.getvalue()
 
     cleared = await api.patch({"llm_api_key": "", "llm_provider": "", "llm_base_url": "", "llm_model": ""})
     assert cleared.json()["has_llm_api_key"] is False and (await api.row()).llm_api_key_sealed is None

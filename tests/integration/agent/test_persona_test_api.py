@@ -15,14 +15,12 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from mailhook.app import create_app
 from mailhook.services import Services
 from mailhook.store.models import Mailbox, User
 from tests.fakes import anthropic as fake_anthropic
 from tests.fakes.llm import FakeLLM, completion, decision
-from tests.http import serve_http
 from tests.integration.agent.conftest import LOOPBACK_ALLOWED
-from tests.support import activity, outbox, text_of, token_users
+from tests.support import activity, outbox, text_of, two_user_api
 
 URL = "/api/v1/mailboxes/{}/persona/test"
 QUOTA = {"MAILHOOK_BILLING_ENFORCE_QUOTA": "true"}
@@ -86,12 +84,7 @@ class Api:
 
 @pytest.fixture
 async def api(services: Services) -> AsyncIterator[Api]:
-    (owner_id, owner), (_, other) = await token_users(services, "owner@example.com", "other@example.com")
-    app = create_app(services, migrate=False)
-    async with (
-        serve_http(app, services.settings.http.port) as base_url,
-        httpx.AsyncClient(base_url=base_url, timeout=30) as http,
-    ):
+    async with two_user_api(services) as (http, (owner_id, owner), (_, other)):
         body = {
             "kind": "hosted",
             "handle": "support",
