@@ -25,7 +25,7 @@ from mailhook.settings import WebhookSettings
 from mailhook.store.models import WebhookDelivery, WebhookEndpoint, utcnow
 from mailhook.webhooks.db import reading
 from mailhook.webhooks.events import PING, ping_payload
-from mailhook.webhooks.sender import SendFailed, post
+from mailhook.webhooks.sender import Sender, SendFailed
 from mailhook.webhooks.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signature_header
 from mailhook.webhooks.urls import UrlPolicy
 
@@ -57,6 +57,7 @@ class Deliveries:
         self._sealer = sealer
         self._settings = settings
         self._policy = policy
+        self._sender = Sender(settings.timeout_seconds)
         self.node = node
 
     async def queue_ping(self, endpoint_id: int) -> int:
@@ -91,6 +92,10 @@ class Deliveries:
             await self._attempt(delivery_id)
         async with self._sessions() as session:
             return await session.get(WebhookDelivery, delivery_id)
+
+    async def close(self) -> None:
+        """Close the kept-alive connections (when webhooks stop)."""
+        await self._sender.close()
 
     async def prune(self) -> None:
         """Forget finished deliveries older than ``retention_days``."""
@@ -163,7 +168,7 @@ class Deliveries:
                 EVENT_HEADER: row.event,
                 DELIVERY_HEADER: f"dlv_{row.id}",
             }
-            status = await post(target, body, headers, self._settings.timeout_seconds)
+            status = await self._sender.post(target, body, headers)
             error = "" if 200 <= status < 300 else f"HTTP {status}"
         except (SendFailed, ValidationFailed) as exc:
             error = str(exc)

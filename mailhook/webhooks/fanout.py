@@ -12,12 +12,11 @@ straggler still committing is read on a later pass (its delivery cannot duplicat
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, func, select, update
+from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mailhook.logs import get_logger
@@ -43,26 +42,42 @@ _MEMORY_LIMIT = 20_000
 class FanOut:
     """Reads the activity log past each endpoint's cursor and queues deliveries."""
 
-    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], page: int = SCAN_LIMIT
+    ) -> None:
         self._engine = engine
         self._sessions = sessions
+        self._page = page
         # (endpoint, activity) pairs this process already queued: rows inside the grace window
         # are read again on every pass and need no second INSERT.
         self._queued: set[tuple[int, int]] = set()
         self._settled = 0
 
     async def scan(self) -> int:
-        """One pass; returns how many deliveries it queued."""
+        """One pass over everything past the cursors, a page at a time; how many it queued.
+
+        Pages follow each other by (activity, endpoint) key, not by the stored cursors: those
+        stay behind rows younger than :data:`GRACE`, so a burst larger than a page would
+        otherwise have its first page read again on every pass until it aged out.
+        """
         now = utcnow()
+        progress = _Progress(now)
+        queued, after = 0, (0, 0)
         async with reading(self._engine) as conn:
-            rows = (await conn.execute(_new_activity())).all()
-            replies = await _replies(conn, {r.job_id for r in rows if r.job_id is not None})
             settled = await conn.scalar(
                 select(func.max(Activity.id)).where(Activity.created_at <= now - GRACE)
             )
-        fresh = [r for r in rows if (r.endpoint_id, r.activity_id) not in self._queued]
-        queued = await self._queue(fresh, replies)
-        await self._advance(rows, now, truncated=len(rows) >= SCAN_LIMIT, settled=int(settled or 0))
+        while True:
+            async with reading(self._engine) as conn:  # not held while the page is written
+                rows = (await conn.execute(_new_activity(after, self._page))).all()
+                replies = await _replies(conn, {r.job_id for r in rows if r.job_id is not None})
+            fresh = [r for r in rows if (r.endpoint_id, r.activity_id) not in self._queued]
+            queued += await self._queue(fresh, replies)
+            progress.add(rows)
+            if len(rows) < self._page:
+                break
+            after = (rows[-1].activity_id, rows[-1].endpoint_id)
+        await self._advance(progress, settled=int(settled or 0))
         return queued
 
     async def _queue(self, rows: Sequence[Row[Any]], replies: dict[int, tuple[int, str, int]]) -> int:
@@ -95,26 +110,12 @@ class FanOut:
         self._queued.update((row.endpoint_id, row.activity_id) for row in rows)
         return len(values)
 
-    async def _advance(
-        self, rows: Sequence[Row[Any]], now: datetime, *, truncated: bool, settled: int
-    ) -> None:
-        by_endpoint: dict[int, list[Row[Any]]] = defaultdict(list)
-        for row in rows:
-            by_endpoint[row.endpoint_id].append(row)
-        moves: dict[int, int] = {}
-        waiting: set[int] = set()
-        for endpoint_id, own in by_endpoint.items():
-            cursor = own[0].cursor
-            for row in own:
-                if row.created_at > now - GRACE:
-                    waiting.add(endpoint_id)
-                    break
-                cursor = row.activity_id
-            if cursor > own[0].cursor:
-                moves[endpoint_id] = cursor
+    async def _advance(self, progress: _Progress, *, settled: int) -> None:
+        moves = progress.moves()
         # Endpoints with nothing waiting skip past rows that are no event of theirs, so the next
         # pass does not read them again (once per new settled id: idle passes write nothing).
-        skip = not truncated and settled > self._settled
+        # The pass read every row past the cursors, so nothing before ``settled`` is unseen.
+        skip = settled > self._settled
         if not moves and not skip:
             return
         async with self._sessions() as session, session.begin():
@@ -122,11 +123,37 @@ class FanOut:
                 await session.execute(_move(cursor).where(WebhookEndpoint.id == endpoint_id))
             if skip:
                 jump = _move(settled)
-                if waiting:
-                    jump = jump.where(WebhookEndpoint.id.not_in(waiting))
+                if progress.waiting:
+                    jump = jump.where(WebhookEndpoint.id.not_in(progress.waiting))
                 await session.execute(jump)
-        if skip and not waiting:
+        if skip and not progress.waiting:
             self._settled = settled
+
+
+class _Progress:
+    """How far each endpoint's cursor may move: up to its first row still inside the grace."""
+
+    def __init__(self, now: datetime) -> None:
+        self._young = now - GRACE
+        self._start: dict[int, int] = {}
+        self._cursor: dict[int, int] = {}
+        self.waiting: set[int] = set()
+
+    def add(self, rows: Sequence[Row[Any]]) -> None:
+        """The next rows of the pass, in (activity, endpoint) order."""
+        for row in rows:
+            endpoint_id = row.endpoint_id
+            self._start.setdefault(endpoint_id, row.cursor)
+            if endpoint_id in self.waiting:
+                continue
+            if row.created_at > self._young:
+                self.waiting.add(endpoint_id)
+            else:
+                self._cursor[endpoint_id] = row.activity_id
+
+    def moves(self) -> dict[int, int]:
+        """endpoint id → the cursor it may move to, for those that move."""
+        return {e: c for e, c in self._cursor.items() if c > self._start[e]}
 
 
 def _move(cursor: int) -> Any:
@@ -138,7 +165,9 @@ def _move(cursor: int) -> Any:
     )
 
 
-def _new_activity() -> Any:
+def _new_activity(after: tuple[int, int], limit: int) -> Any:
+    """The next ``limit`` (endpoint, activity) pairs past the cursors and past ``after``."""
+    activity_id, endpoint_id = after
     return (
         select(
             WebhookEndpoint.id.label("endpoint_id"),
@@ -158,9 +187,16 @@ def _new_activity() -> Any:
             Activity,
             and_(Activity.mailbox_id == Mailbox.id, Activity.id > WebhookEndpoint.cursor_activity_id),
         )
-        .where(WebhookEndpoint.active.is_(True), Activity.action.in_(list(EVENT_FOR_ACTION)))
+        .where(
+            WebhookEndpoint.active.is_(True),
+            Activity.action.in_(list(EVENT_FOR_ACTION)),
+            or_(
+                Activity.id > activity_id,
+                and_(Activity.id == activity_id, WebhookEndpoint.id > endpoint_id),
+            ),
+        )
         .order_by(Activity.id, WebhookEndpoint.id)
-        .limit(SCAN_LIMIT)
+        .limit(limit)
     )
 
 

@@ -43,7 +43,8 @@ class Webhooks:
         self.fanout = FanOut(self.read_engine, sessions)
 
     async def close(self) -> None:
-        """Release the polling engine (when it is not the main one)."""
+        """Close the deliveries' connections and the polling engine (when not the main one)."""
+        await self.deliveries.close()
         if self.read_engine is not self._engine:
             await self.read_engine.dispose()
 
@@ -72,6 +73,7 @@ class WebhookLoop:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        await self._webhooks.deliveries.close()  # its kept-alive connections; reopened if needed
 
     async def _run(self) -> None:
         pruned = 0.0

@@ -8,7 +8,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from mailhook.services import Services
+from mailhook.store.accounts import Accounts
+from mailhook.store.models import Mailbox, User
 from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.support import token_users
 
 PASSWORD = "correct horse battery"
 
@@ -38,3 +42,14 @@ async def owner(api: httpx.AsyncClient) -> dict[str, str]:
     """Bearer header of owner@example.com (created by the ``api`` fixture)."""
     response = await api.post("/api/v1/auth/login", json={"email": "owner@example.com", "password": PASSWORD})
     return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+@pytest.fixture
+async def owner_and_mailbox(services: Services) -> tuple[User, Mailbox]:
+    """owner@example.com and their bot@agents.test, without the app (the tests drive the loop)."""
+    [(user_id, _)] = await token_users(services, "owner@example.com")
+    mailbox = await Accounts(services.sessions).add_mailbox("owner@example.com", "bot@agents.test")
+    async with services.sessions() as session:
+        user = await session.get(User, user_id)
+    assert user is not None
+    return user, mailbox

@@ -8,21 +8,17 @@ import asyncio
 from sqlalchemy import select
 
 from mailhook.services import Services
-from mailhook.store.accounts import Accounts
 from mailhook.store.activity import ActivityAction
-from mailhook.store.models import User, WebhookDelivery, WebhookEndpoint
+from mailhook.store.models import Mailbox, User, WebhookDelivery, WebhookEndpoint
 from mailhook.webhooks.dispatcher import Deliveries
 from mailhook.webhooks.fanout import FanOut
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.support import token_users
 
 
-async def test_two_nodes_deliver_each_event_once(services: Services, receiver: WebhookReceiver) -> None:
-    [(user_id, _)] = await token_users(services, "owner@example.com")
-    mailbox = await Accounts(services.sessions).add_mailbox("owner@example.com", "bot@agents.test")
-    async with services.sessions() as session:
-        user = await session.get(User, user_id)
-    assert user is not None
+async def test_two_nodes_deliver_each_event_once(
+    services: Services, receiver: WebhookReceiver, owner_and_mailbox: tuple[User, Mailbox]
+) -> None:
+    user, mailbox = owner_and_mailbox
     webhooks = services.webhooks
     created = await webhooks.endpoints.create(user, receiver.url, ["escalation", "message.bounced"])
     for n in range(12):
@@ -43,6 +39,8 @@ async def test_two_nodes_deliver_each_event_once(services: Services, receiver: W
     for _ in range(2):  # a second pass re-reads rows inside the grace window: still no duplicates
         await asyncio.gather(*(fanout.scan() for fanout, _ in nodes))
     await asyncio.gather(*(deliveries.send_due() for _, deliveries in nodes))
+    for _, deliveries in nodes:
+        await deliveries.close()  # their kept-alive connections
 
     assert len(receiver.received) == 12
     assert len({r.json["id"] for r in receiver.received}) == 12, "each event once"
