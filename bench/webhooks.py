@@ -271,8 +271,8 @@ def render(result: Result, opts: Options) -> Section:
     notes = [
         f"The real `mailhook serve` (SQLite, no model), {endpoints} registered through the API "
         "for `escalation`, pointing at the test receiver "
-        "(`tests/fakes/webhook_receiver.py`) on 127.0.0.1, which answers `200` and closes the "
-        "connection. Each event is one signed `POST` per endpoint.",
+        "(`tests/fakes/webhook_receiver.py`) on 127.0.0.1, which answers `200` and keeps the "
+        "connection open (mailhook reuses it). Each event is one signed `POST` per endpoint.",
         "Events: `escalated` rows written to the activity log by the benchmark with mailhook's own "
         "models, so the fan-out and dispatcher run at their own pace, not the pipeline's. Burst: "
         "all rows in one commit; requests/s is the deliveries over the time from that commit to "
