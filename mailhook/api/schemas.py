@@ -9,6 +9,7 @@ copied cannot leak.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -16,7 +17,14 @@ from typing import Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from mailhook.store.mailboxes import ActivityPage, ConfigPatch, ExternalAccount, MailboxCounts
+from mailhook.outbound.sandbox import SENT_REPLY_ACTIONS
+from mailhook.store.mailboxes import (
+    ActivityPage,
+    ConfigPatch,
+    ConnectionPatch,
+    ExternalAccount,
+    MailboxCounts,
+)
 from mailhook.store.models import Activity, Mailbox
 from mailhook.store.persona_history import PersonaVersion
 
@@ -92,6 +100,23 @@ class ExternalCreate(
             password=self.password,
             poll_interval_minutes=self.poll_interval_minutes,
         )
+
+
+class ConnectionUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``PATCH /mailboxes/{id}/connection``: an external mailbox's servers and credentials."""
+
+    imap_host: str | UnsetType = UNSET
+    imap_port: int | UnsetType = UNSET
+    smtp_host: str | UnsetType = UNSET
+    smtp_port: int | UnsetType = UNSET
+    login: str | UnsetType = UNSET
+    #: Write-only: sealed, never returned.
+    password: str | UnsetType = UNSET
+
+    def patch(self) -> ConnectionPatch:
+        """The fields that were sent, as the service's patch."""
+        sent = {name: getattr(self, name) for name in self.__struct_fields__}
+        return ConnectionPatch(**{name: value for name, value in sent.items() if value is not UNSET})
 
 
 class StatusChange(msgspec.Struct, forbid_unknown_fields=True):
@@ -214,6 +239,9 @@ class ActivityItem:
     reason: str
     message_id_hash: str | None
     created_at: datetime
+    #: The reply's id in the sandbox outbox (``GET /api/v1/outbox/{id}`` shows its text) when
+    #: this row's reply is kept there; null otherwise (a delivered reply's text is not kept).
+    reply_outbox_id: int | None = None
 
 
 @dataclass
@@ -227,10 +255,11 @@ class ActivityPageOut:
     pages: int
 
 
-def activity_page_out(page: ActivityPage) -> ActivityPageOut:
-    """The public view of an activity page."""
+def activity_page_out(page: ActivityPage, outbox: Mapping[int, int] | None = None) -> ActivityPageOut:
+    """The public view of an activity page; ``outbox`` maps job ids to outbox message ids."""
+    outbox = outbox or {}
     return ActivityPageOut(
-        items=[_activity_item(row) for row in page.items],
+        items=[_activity_item(row, outbox) for row in page.items],
         total=page.total,
         page=page.page,
         size=page.size,
@@ -238,8 +267,12 @@ def activity_page_out(page: ActivityPage) -> ActivityPageOut:
     )
 
 
-def _activity_item(row: Activity) -> ActivityItem:
-    return ActivityItem(row.id, row.action, row.recipient, row.reason, row.message_id_hash, row.created_at)
+def _activity_item(row: Activity, outbox: Mapping[int, int]) -> ActivityItem:
+    reply = outbox.get(row.job_id) if row.job_id is not None and row.action in SENT_REPLY_ACTIONS else None
+    return ActivityItem(
+        row.id, row.action, row.recipient, row.reason, row.message_id_hash, row.created_at, reply
+    )
+
 
 
 @dataclass

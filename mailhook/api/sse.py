@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 
 from mailhook.api.auth import ALGORITHM, current_user, user_id_from_token
 from mailhook.errors import RateLimited, Unauthorized, ValidationFailed
+from mailhook.outbound.sandbox import outbox_id_column
 from mailhook.services import Services
 from mailhook.store.models import MAX_ID, Activity, Mailbox, User, utcnow
 from mailhook.webhooks.db import reading
@@ -99,6 +100,7 @@ def _encode_row(row: Any) -> str:
         "reason": row.reason,
         "message_id_hash": row.message_id_hash,
         "created_at": row.created_at,
+        "reply_outbox_id": row.reply_outbox_id,
     }
     return msgspec.json.encode(item).decode()
 
@@ -228,6 +230,7 @@ async def _rows_after(services: Services, user_id: int, floor: int) -> list[Any]
             Activity.reason,
             Activity.message_id_hash,
             Activity.created_at,
+            outbox_id_column(Activity.job_id, Activity.action).label("reply_outbox_id"),
         )
         .join(Mailbox, Mailbox.id == Activity.mailbox_id)
         .where(Mailbox.owner_id == user_id, Activity.id > floor)

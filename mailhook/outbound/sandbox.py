@@ -7,13 +7,15 @@ reply was delivered before a crash, so it delivers exactly once.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Iterable
+
+from sqlalchemy import ColumnElement, SQLColumnExpression, case, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhook.crypto import Sealer
 from mailhook.outbound.transport import OutgoingMessage
-from mailhook.store.models import OutboxMessage
+from mailhook.store.models import OutboxMessage, OutgoingKind, Reply
 
 
 class SandboxTransport:
@@ -47,3 +49,46 @@ class SandboxTransport:
         async with self._sessions() as session:
             found = await session.scalar(select(OutboxMessage.id).where(OutboxMessage.reply_id == reply_id))
         return found is not None
+
+
+#: Activity actions whose job's reply went out: a reply, an approved held reply.
+SENT_REPLY_ACTIONS = frozenset({"replied", "approved"})
+
+
+def outbox_id_column(
+    job_id: SQLColumnExpression[int | None], action: SQLColumnExpression[str]
+) -> ColumnElement[int | None]:
+    """For a query over activity rows: the outbox message id of the row's reply, else NULL
+    (the activity stream's per-row form of :func:`outbox_replies`)."""
+    reply_in_outbox = (
+        select(OutboxMessage.id)
+        .join(Reply, Reply.id == OutboxMessage.reply_id)
+        .where(Reply.job_id == job_id, Reply.kind == OutgoingKind.REPLY.value)
+        .scalar_subquery()
+    )
+    return case((action.in_(SENT_REPLY_ACTIONS), reply_in_outbox), else_=None)
+
+
+async def outbox_replies(
+    sessions: async_sessionmaker[AsyncSession], mailbox_id: int, job_ids: Iterable[int | None]
+) -> dict[int, int]:
+    """job id → outbox message id, for the jobs among ``job_ids`` whose reply is in the outbox.
+
+    What lets the activity log offer "View reply" in sandbox mode (the only place a sent reply's
+    text is kept; delivered ones are not, by design).
+    """
+    wanted = sorted({job for job in job_ids if job is not None})
+    if not wanted:
+        return {}
+    query = (
+        select(Reply.job_id, OutboxMessage.id)
+        .join(OutboxMessage, OutboxMessage.reply_id == Reply.id)
+        .where(
+            Reply.job_id.in_(wanted),
+            Reply.kind == OutgoingKind.REPLY.value,
+            OutboxMessage.mailbox_id == mailbox_id,
+        )
+    )
+    async with sessions() as session:
+        rows = (await session.execute(query)).all()
+    return {row[0]: row[1] for row in rows}

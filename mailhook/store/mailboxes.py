@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import httpx
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,12 +34,14 @@ from mailhook.agent.overrides import clean_endpoint_and_key, clean_model, clean_
 from mailhook.agent.tokens import check_persona
 from mailhook.crypto import Sealer
 from mailhook.errors import Conflict, NotFound, ValidationFailed
+from mailhook.logs import get_logger
 from mailhook.settings import Settings
 from mailhook.store.accounts import clean_email
 from mailhook.store.activity import ActivityAction
 from mailhook.store.models import (
     Activity,
     AgentInboxItem,
+    ImapState,
     Mailbox,
     MailboxStatus,
     OversightMode,
@@ -47,6 +49,8 @@ from mailhook.store.models import (
     require_id,
 )
 from mailhook.store.persona_history import PersonaHistory
+
+log = get_logger(__name__)
 
 HANDLE: Final = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 MAX_HANDLE: Final = 64
@@ -130,6 +134,23 @@ class ExternalAccount:
     poll_interval_minutes: int = 0
 
 
+@dataclass(frozen=True, repr=False)
+class ConnectionPatch:
+    """Connection settings of an external mailbox to change; ``None`` leaves one as it is."""
+
+    imap_host: str | None = None
+    imap_port: int | None = None
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    login: str | None = None
+    #: Write-only: sealed before it is stored, never returned, never in a repr or a log line.
+    password: str | None = None
+
+    def __repr__(self) -> str:
+        sent = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
+        return f"ConnectionPatch(fields={sent})"
+
+
 @dataclass(frozen=True)
 class ActivityPage:
     """One page of a mailbox's activity, newest first."""
@@ -204,6 +225,32 @@ def clean_port(field: str, value: int) -> int:
     if not 1 <= value <= 65535:
         raise ValidationFailed(f"{field} must be between 1 and 65535")
     return value
+
+
+def clean_login(value: str) -> str:
+    """The IMAP/SMTP login: not empty once trimmed."""
+    login = clean_text("login", value, 320).strip()
+    if not login:
+        raise ValidationFailed("login must not be empty")
+    return login
+
+
+def clean_password(value: str) -> str:
+    """The account password, kept as typed (spaces may belong to it), not empty."""
+    password = clean_text("password", value, MAX_SECRET_CHARS)
+    if not password:
+        raise ValidationFailed("password must not be empty")
+    return password
+
+
+#: Checks of the connection fields (the password is sealed apart).
+_CONNECTION_CHECKS: Final[dict[str, Callable[[Any], Any]]] = {
+    "imap_host": lambda v: clean_host("imap_host", v),
+    "imap_port": lambda v: clean_port("imap_port", v),
+    "smtp_host": lambda v: clean_host("smtp_host", v),
+    "smtp_port": lambda v: clean_port("smtp_port", v),
+    "login": clean_login,
+}
 
 
 def clean_poll_interval(value: int) -> int:
@@ -419,6 +466,43 @@ class Mailboxes:
             if persona_changed:
                 await self.history.record(mailbox.id, mailbox.persona, owner.email)
         return mailbox
+
+    async def update_connection(self, owner: User, mailbox_id: int, patch: ConnectionPatch) -> Mailbox:
+        """Change an external mailbox's servers, login or password (sealed); only those sent.
+
+        The IMAP door restarts the account's watcher at its next tick, because the row's
+        connection fingerprint changed (docs/imap.md); the failure count is cleared so the new
+        settings are tried at once, not after the old backoff. A mailbox the door paused for a
+        refused login or host stays ``inactive`` until a login with the new settings works.
+        """
+        values = self._connection_values(patch)
+        async with self._sessions() as session, session.begin():
+            mailbox = await self._owned(session, owner, mailbox_id, for_update=True)
+            if mailbox.kind != "external":
+                raise Conflict("hosted mailboxes have no connection settings; only external ones do")
+            if mailbox.status == MailboxStatus.DELETED.value:
+                raise Conflict("mailbox is deleted")
+            for name, value in values.items():
+                setattr(mailbox, name, value)
+            await session.execute(
+                update(ImapState).where(ImapState.mailbox_id == mailbox.id).values(failures=0, last_error="")
+            )
+        # Which fields changed, never their values (the activity log is for mail, not settings).
+        changed = sorted(name.removesuffix("_sealed") for name in values)
+        log.info("mailbox_connection_changed", mailbox=mailbox_id, fields=changed)
+        return mailbox
+
+    def _connection_values(self, patch: ConnectionPatch) -> dict[str, Any]:
+        sent = {f.name: getattr(patch, f.name) for f in dataclasses.fields(patch)}
+        sent = {name: value for name, value in sent.items() if value is not None}
+        if not sent:
+            raise ValidationFailed(
+                "send at least one of imap_host, imap_port, smtp_host, smtp_port, login, password"
+            )
+        values = {name: _CONNECTION_CHECKS[name](value) for name, value in sent.items() if name != "password"}
+        if "password" in sent:
+            values["password_sealed"] = self._sealer.seal(clean_password(sent["password"]).encode())
+        return values
 
     async def _model_endpoint(self, patch: ConfigPatch) -> dict[str, Any]:
         """The mailbox's model URL (resolved and refused if private) and its sealed API key."""

@@ -104,3 +104,29 @@ async def test_dead_letters_are_for_admins(client: httpx.AsyncClient) -> None:
     assert (await client.post("/api/v1/dead-letters/1/retry", headers=owner)).status_code == 403
     assert (await client.get("/api/v1/dead-letters", headers=admin)).json() == []
     assert (await client.post("/api/v1/dead-letters/999/retry", headers=admin)).status_code == 404
+
+
+async def test_activity_links_a_reply_kept_in_the_outbox(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    port = services.settings.lmtp.port
+    await asyncio.to_thread(lmtp_send, port, "alice@example.org", ["bot@agents.test"], make_message())
+    auto = make_message(
+        sender="carol@example.org", subject="away", extra_headers={"Auto-Submitted": "auto-replied"}
+    )
+    await asyncio.to_thread(lmtp_send, port, "carol@example.org", ["bot@agents.test"], auto)
+    await wait_for_jobs(services, 2)
+    owner, other = await token(client, "owner@example.com"), await token(client, "other@example.com")
+    [mailbox] = (await client.get("/api/v1/mailboxes", headers=owner)).json()
+    response = await client.get(f"/api/v1/mailboxes/{mailbox['id']}/activity", headers=owner)
+    assert response.status_code == 200, response.text
+    page = response.json()
+    by_action = {item["action"]: item for item in page["items"]}
+    assert by_action["skipped"]["reply_outbox_id"] is None, "nothing was sent for an auto-reply"
+    outbox_id = by_action["replied"]["reply_outbox_id"]
+    reply = await client.get(f"/api/v1/outbox/{outbox_id}", headers=owner)
+    assert reply.status_code == 200 and "alice@example.org" in reply.json()["recipients"]
+    shown = reply.json()
+    assert shown["to"] == ["alice@example.org"] and shown["subject"].startswith("Re: ")
+    assert shown["text"].startswith("Thanks, we will get back to you."), "decoded, not the raw part"
+    assert (await client.get(f"/api/v1/outbox/{outbox_id}", headers=other)).status_code == 404

@@ -344,7 +344,16 @@ async def test_activity_pages_and_stats(api: Api) -> None:
         3,
         20,
     )
-    assert set(page["items"][0]) == {"id", "action", "recipient", "reason", "message_id_hash", "created_at"}
+    assert set(page["items"][0]) == {
+        "id",
+        "action",
+        "recipient",
+        "reason",
+        "message_id_hash",
+        "created_at",
+        "reply_outbox_id",  # metadata only: content is never in the log (it links the sandbox outbox)
+    }
+    assert page["items"][0]["reply_outbox_id"] is None, "no job, no reply"
     last = (await api.http.get(url, params={"page": 3, "size": 20}, headers=api.owner)).json()
     assert len(last["items"]) == 5
     ids = [item["id"] for item in page["items"]] + [item["id"] for item in last["items"]]

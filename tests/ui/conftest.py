@@ -116,6 +116,43 @@ def running_ui_server(root: Path, **extra_env: str) -> Iterator[UiServer]:
         llm.stop()
 
 
+@dataclass
+class MailServers:
+    """An external mailbox's provider: Dovecot for IMAP, a submission server for SMTP."""
+
+    imap: Any  # tests.harness.dovecot.DovecotServer
+    smtp: Any  # tests.fakes.relay.RelaySink
+
+
+@contextmanager
+def provider_servers(root: Path, address: str, password: str) -> Iterator[MailServers]:
+    """A private Dovecot and a STARTTLS+AUTH submission server, both knowing one account."""
+    from tests.fakes.relay import RelaySink
+    from tests.harness.dovecot import DovecotServer
+
+    reason = DovecotServer.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with DovecotServer(root, {address: password}) as imap:
+        smtp = RelaySink.submission(imap.cert, imap.key, (address, password))
+        try:
+            yield MailServers(imap, smtp)
+        finally:
+            smtp.stop()
+
+
+@contextmanager
+def ui_server_for(root: Path, servers: MailServers, **extra_env: str) -> Iterator[UiServer]:
+    """An app that trusts the provider's test certificate and may reach it on 127.0.0.1."""
+    with running_ui_server(
+        root,
+        MAILHOOK_IMAP_CA_FILE=str(servers.imap.cert),
+        MAILHOOK_IMAP_ALLOW_HOSTS="127.0.0.1",
+        **extra_env,
+    ) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     """The app every UI test module shares (a module may override it with settings of its own)."""

@@ -264,3 +264,41 @@ def test_an_expired_session_goes_back_to_sign_in(browser_page: BrowserPage) -> N
     expect(page).to_have_url(re.compile(r"/app/login\.html\?next=%2Fapp%2Fbilling\.html&reason=expired$"))
     expect(page.locator("#message")).to_have_text("Your session has ended. Please sign in again.")
     assert page.evaluate("sessionStorage.getItem('mailhook.token')") is None
+
+
+def test_a_reply_kept_in_the_sandbox_outbox_can_be_read_from_the_log(
+    browser_page: BrowserPage, ui_server: UiServer
+) -> None:
+    token = register_via_api(ui_server.base_url, "reader@example.com")
+    mailbox_id = _create_hosted(ui_server, token, "reader", mode="autonomous")
+    address = f"reader@{AGENT_DOMAIN}"
+    ui, page = browser_page, browser_page.page
+    # The page is open first, so the rows arrive over the live stream: it links the reply too.
+    _sign_in_with_token(ui, token, f"/app/activity.html?mailbox={mailbox_id}")
+    expect(page.locator("#live")).to_have_text("Live: new activity appears as it happens.")
+    question = make_message(to=address, subject="Where is my parcel?", sender="alice@example.org")
+    lmtp_send(ui_server.lmtp_port, "alice@example.org", [address], question)
+    lmtp_send(ui_server.lmtp_port, "dan@example.com", [address], make_message(to=address, body="Thank you"))
+    replied = page.locator("#log tbody tr", has=page.locator(".badge", has_text="replied"))
+    expect(replied).to_have_count(1, timeout=20_000)
+    quiet = page.locator("#log tbody tr", has=page.locator(".badge", has_text="no action"))
+    expect(quiet).to_have_count(1, timeout=20_000)
+    expect(quiet.get_by_role("button", name="View reply")).to_have_count(0)
+    view = replied.get_by_role("button", name="View reply")
+    expect(view).to_have_attribute("aria-expanded", "false")
+    view.focus()
+    page.keyboard.press("Enter")
+    expect(view).to_have_attribute("aria-expanded", "true")
+    shown = page.locator(".reply-row")
+    text = shown.locator("pre").first
+    expect(text).to_be_focused()
+    expect(text).to_contain_text("Thanks for asking: it left today.")
+    expect(shown.locator(".reply-head")).to_contain_text("Re: Where is my parcel?")
+    expect(shown.locator(".reply-head")).to_contain_text("alice@example.org")
+    shown.get_by_text("Whole message (RFC 5322 source)").click()
+    expect(shown.locator("details pre")).to_contain_text("Auto-Submitted: auto-replied")
+    ui.shot("activity-view-reply")
+    view.click()
+    expect(page.locator(".reply-row")).to_have_count(0)
+    page.reload()  # and the same from the log's own page
+    expect(replied.get_by_role("button", name="View reply")).to_have_count(1)

@@ -7,48 +7,35 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.fakes.relay import RelaySink
-from tests.harness.dovecot import DovecotServer
-from tests.ui.conftest import BrowserPage, UiServer, register_via_api, running_ui_server
+from tests.ui.conftest import (
+    BrowserPage,
+    MailServers,
+    UiServer,
+    provider_servers,
+    register_via_api,
+    ui_server_for,
+)
 
 ADDRESS = "help@example.org"
 MAIL_PASSWORD = "app-password-1"
 
 
-@dataclass
-class MailServers:
-    imap: DovecotServer
-    smtp: RelaySink
-
-
 @pytest.fixture(scope="module")
 def mail_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServers]:
-    reason = DovecotServer.unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    with DovecotServer(tmp_path_factory.mktemp("dovecot"), {ADDRESS: MAIL_PASSWORD}) as imap:
-        smtp = RelaySink.submission(imap.cert, imap.key, (ADDRESS, MAIL_PASSWORD))
-        try:
-            yield MailServers(imap, smtp)
-        finally:
-            smtp.stop()
+    with provider_servers(tmp_path_factory.mktemp("dovecot"), ADDRESS, MAIL_PASSWORD) as servers:
+        yield servers
 
 
 @pytest.fixture(scope="module")
 def ui_server(tmp_path_factory: pytest.TempPathFactory, mail_servers: MailServers) -> Iterator[UiServer]:
-    """This module's app: it trusts the test certificate and may reach servers on 127.0.0.1."""
-    with running_ui_server(
-        tmp_path_factory.mktemp("ui-wizard"),
-        MAILHOOK_IMAP_CA_FILE=str(mail_servers.imap.cert),
-        MAILHOOK_IMAP_ALLOW_HOSTS="127.0.0.1",
-    ) as server:
+    """This module's app: it trusts the provider's test certificate and may reach it."""
+    with ui_server_for(tmp_path_factory.mktemp("ui-wizard"), mail_servers) as server:
         yield server
 
 

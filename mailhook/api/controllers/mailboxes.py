@@ -17,6 +17,7 @@ from mailhook.api.auth import current_user
 from mailhook.api.schemas import (
     ActivityPageOut,
     ConfigUpdate,
+    ConnectionUpdate,
     ExternalCreate,
     HostedCreate,
     MailboxOut,
@@ -30,11 +31,14 @@ from mailhook.api.schemas import (
     version_out,
 )
 from mailhook.billing.credits import Credits
+from mailhook.outbound.sandbox import outbox_replies
 from mailhook.services import Services
 from mailhook.store.mailboxes import DEFAULT_PAGE_SIZE, Actor, Mailboxes
 from mailhook.store.models import MailboxStatus, User
 
 MAX_BODY_BYTES = 1024 * 1024
+#: ``PATCH .../connection``: two host names, a login and a password fit in a fraction of it.
+MAX_CONNECTION_BODY_BYTES = 16 * 1024
 
 
 def provide_mailboxes(state: State) -> Mailboxes:
@@ -96,6 +100,17 @@ class MailboxController(Controller):
         """Change configuration; only the fields sent change."""
         return mailbox_out(await mailboxes.update_config(user, mailbox_id, data.patch()))
 
+    @patch("/mailboxes/{mailbox_id:int}/connection", request_max_body_size=MAX_CONNECTION_BODY_BYTES)
+    async def update_connection(
+        self,
+        user: NamedDependency[User],
+        mailboxes: NamedDependency[Mailboxes],
+        mailbox_id: FromPath[int],
+        data: JSONBody[ConnectionUpdate],
+    ) -> MailboxOut:
+        """An external mailbox's servers, login or password; 409 for a hosted one."""
+        return mailbox_out(await mailboxes.update_connection(user, mailbox_id, data.patch()))
+
     @post("/mailboxes/{mailbox_id:int}/status", status_code=200)
     async def change_status(
         self,
@@ -138,6 +153,7 @@ class MailboxController(Controller):
     @get("/mailboxes/{mailbox_id:int}/activity")
     async def activity(
         self,
+        state: State,
         user: NamedDependency[User],
         mailboxes: NamedDependency[Mailboxes],
         mailbox_id: FromPath[int],
@@ -147,7 +163,10 @@ class MailboxController(Controller):
     ) -> ActivityPageOut:
         """The activity log, newest first: ``{items, total, page, size, pages}``."""
         result = await mailboxes.activity(user, mailbox_id, page=page, size=size, action=action)
-        return activity_page_out(result)
+        services: Services = state.services
+        # In sandbox mode a sent reply is kept in the outbox: link it ("View reply").
+        outbox = await outbox_replies(services.sessions, mailbox_id, (row.job_id for row in result.items))
+        return activity_page_out(result, outbox)
 
     @get("/stats")
     async def stats(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from mailhook.api.auth import current_user, require_admin
 from mailhook.errors import NotFound
+from mailhook.mail.parse import parse_message
 from mailhook.services import Services
 from mailhook.store.models import Mailbox, OutboxMessage, User, require_id
 
@@ -30,9 +31,14 @@ class OutboxItem:
 
 @dataclass
 class OutboxMessageBody(OutboxItem):
-    """One outbox reply with its full RFC 5322 text (decrypted for its owner only)."""
+    """One outbox reply with its full RFC 5322 text (decrypted for its owner only), and what a
+    reader sees of it: subject, To and Cc, and the decoded plain text."""
 
     message: str
+    subject: str
+    to: list[str]
+    cc: list[str]
+    text: str
 
 
 @dataclass
@@ -88,8 +94,16 @@ class SpoolController(Controller):
             row = await session.scalar(query)
         if row is None:
             raise NotFound("no such outbox message")
-        text = services.sealer.open(row.sealed_message).decode("utf-8", "replace")
-        return OutboxMessageBody(**vars(_item(row)), message=text)
+        raw = services.sealer.open(row.sealed_message)
+        parsed = parse_message(raw)  # our own composed reply: it always has a header section
+        return OutboxMessageBody(
+            **vars(_item(row)),
+            message=raw.decode("utf-8", "replace"),
+            subject=parsed.subject,
+            to=list(parsed.to),
+            cc=list(parsed.cc),
+            text=parsed.text,
+        )
 
     @get("/dead-letters")
     async def list_dead(self, state: State, user: NamedDependency[User]) -> list[DeadLetter]:

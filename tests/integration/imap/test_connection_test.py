@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,7 @@ from mailhook.store.models import Mailbox
 from tests.fakes.relay import RelaySink
 from tests.harness.dovecot import DovecotServer
 from tests.harness.ports import free_port
-from tests.http import serve_http
-from tests.support import captured_log, token_users
+from tests.support import two_user_api
 
 from .conftest import ADDRESS, PASSWORD
 
@@ -38,12 +37,6 @@ WRONG = "not-the-Password-canary-81"
 def database_url(tmp_path: Path) -> str:
     """SQLite only: nothing here is about the database."""
     return f"sqlite+aiosqlite:///{tmp_path / 'mailhook.db'}"
-
-
-@pytest.fixture
-def log() -> Iterator[io.StringIO]:
-    with captured_log() as stream:
-        yield stream
 
 
 @dataclass
@@ -76,12 +69,8 @@ class Api:
 
 @pytest.fixture
 async def api(services: Services, dovecot: DovecotServer, account_smtp: RelaySink) -> AsyncIterator[Api]:
-    (_, owner), (_, other) = await token_users(services, "owner@example.com", "other@example.com")
     app = create_app(services, migrate=False)
-    async with (
-        serve_http(app, services.settings.http.port) as base_url,
-        httpx.AsyncClient(base_url=base_url, timeout=30) as http,
-    ):
+    async with two_user_api(services, app) as (http, (_, owner), (_, other)):
         yield Api(http, services, app, owner, other, dovecot, account_smtp)
 
 
@@ -110,7 +99,7 @@ async def test_working_settings_pass_both_protocols_and_store_nothing(api: Api) 
 
 
 async def test_a_wrong_password_is_refused_by_both_and_never_echoed_or_logged(
-    api: Api, log: io.StringIO
+    api: Api, json_log: io.StringIO
 ) -> None:
     response = await api.test(password=WRONG)
     body = _result(response)
@@ -121,8 +110,8 @@ async def test_a_wrong_password_is_refused_by_both_and_never_echoed_or_logged(
         assert "app password" in body[protocol]["error"]
     assert body["imap"]["error"].startswith(f"IMAP 127.0.0.1:{api.dovecot.port}: ")
     assert WRONG not in response.text
-    assert WRONG not in log.getvalue()
-    assert '"event": "connection_test"' in log.getvalue(), "the outcome is logged, without it"
+    assert WRONG not in json_log.getvalue()
+    assert '"event": "connection_test"' in json_log.getvalue(), "the outcome is logged, without it"
 
 
 PRIVATE_HOSTS = [

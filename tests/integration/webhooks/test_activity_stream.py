@@ -71,7 +71,11 @@ async def test_live_rows_resume_and_keepalive(
             "reason",
             "message_id_hash",
             "created_at",
+            "reply_outbox_id",
         }
+        # The reply is in the sandbox outbox: the event links it, as the activity page does.
+        shown = await api.get(f"/api/v1/outbox/{first['reply_outbox_id']}", headers=owner)
+        assert shown.status_code == 200 and shown.json()["to"] == ["alice@example.org"]
         async with asyncio.timeout(5):
             keepalive = await anext(stream)
         assert keepalive == {"comments": ["keep-alive"]}

@@ -1,6 +1,7 @@
 // Activity log of one agent: paginated, filtered by action, and live over Server-Sent Events.
-// The log is metadata only (no mail content is kept), so there is no reply text to show here;
-// a reply waiting for approval links to the approval page instead.
+// The log is metadata only. A reply's text is shown ("View reply") only where mailhook keeps
+// it: the sandbox outbox (a delivered reply's text is not kept); a reply waiting for approval
+// links to the approval page instead.
 import { activityStream, get } from "../api.js";
 import { $, ACTIONS, badge, el, formatDate, idParam, refreshPendingCount, shell, showError } from "../ui.js";
 
@@ -18,8 +19,45 @@ function row(item, fresh = false) {
     el("td", { "data-label": "Action" }, badge(item.action)),
     el("td", { "data-label": "Recipient", class: "wrap" }, item.recipient || "—"),
     el("td", { "data-label": "Reason", class: "wrap" }, item.reason || "—"),
-    el("td", { "data-label": "Links" }, item.action === "queued" ? el("a", { href: "/app/pending.html" }, "Review in approvals") : ""),
+    el("td", { "data-label": "Links" }, links(item)),
   );
+}
+
+function links(item) {
+  if (item.action === "queued") return el("a", { href: "/app/pending.html" }, "Review in approvals");
+  if (!item.reply_outbox_id) return "";
+  const panel = `reply-${item.id}`;
+  return el("button", { type: "button", class: "secondary", "aria-expanded": "false", "aria-controls": panel, onclick: (event) => toggleReply(event.currentTarget, item, panel) }, "View reply");
+}
+
+// The reply opens in a row of its own under the entry; its text is shown as text, never as HTML.
+async function toggleReply(button, item, panel) {
+  const entry = button.closest("tr");
+  const open = document.getElementById(panel);
+  if (open) {
+    open.remove();
+    button.setAttribute("aria-expanded", "false");
+    return;
+  }
+  button.disabled = true;
+  try {
+    const reply = await get(`/outbox/${item.reply_outbox_id}`);
+    const heading = el("dl", { class: "reply-head" },
+      el("dt", {}, "Subject"), el("dd", {}, reply.subject || "—"),
+      el("dt", {}, "To"), el("dd", {}, reply.to.join(", ") || "—"),
+      ...(reply.cc.length ? [el("dt", {}, "Cc"), el("dd", {}, reply.cc.join(", "))] : []),
+    );
+    const text = el("pre", { tabindex: "0", "aria-label": `Reply to ${reply.recipients.join(", ")}` }, reply.text);
+    const raw = el("details", {}, el("summary", {}, "Whole message (RFC 5322 source)"), el("pre", {}, reply.message));
+    const note = el("p", { class: "hint" }, "Kept in the sandbox outbox: in sandbox mode replies are stored here instead of being sent.");
+    entry.after(el("tr", { id: panel, class: "reply-row" }, el("td", { colspan: "5" }, note, heading, text, raw)));
+    button.setAttribute("aria-expanded", "true");
+    text.focus();
+  } catch (err) {
+    showError("#message", err);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function showPageInfo() {

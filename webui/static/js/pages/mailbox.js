@@ -1,6 +1,8 @@
-// One agent: configuration (persona with a live token estimate, tone, rules, triggers, mode,
-// poll interval, documents), persona history, pause/resume and delete.
+// One agent: an external mailbox's connection (servers, login, password; tested before saving),
+// configuration (persona with a live token estimate, tone, rules, triggers, mode, poll interval,
+// documents), persona history, pause/resume and delete.
 import { del, get, patch, post } from "../api.js";
+import { clearConnection, SERVER_FIELDS, testConnection } from "../connection.js";
 import { $, badge, busy, el, fieldError, formatDate, idParam, MODES, notify, param, pollOptions, shell, showError, STATUS_HELP } from "../ui.js";
 import { attachCounter } from "../tokens.js";
 
@@ -86,6 +88,7 @@ function fill(row) {
   for (const control of $("#config").elements) control.disabled = !editable;
   updateCounter();
   renderLifecycle(row);
+  $("#connection-section").hidden = row.kind !== "external" || row.status === "deleted";
 }
 
 /** Only the fields that changed, so saving never rewrites what someone else just set. */
@@ -136,6 +139,114 @@ $("#config").addEventListener("submit", async (event) => {
 });
 
 $("#persona").addEventListener("input", () => fieldError($("#persona"), ""));
+
+// --- connection of an external mailbox ---------------------------------------------------------
+const connection = {
+  section: $("#connection"),
+  result: $("#connection-result"),
+  choice: $("#connection-choice"),
+  title: $("#connection-title"),
+};
+const SERVERS = { imap_host: ["imap", "host"], imap_port: ["imap", "port"], smtp_host: ["smtp", "host"], smtp_port: ["smtp", "port"] };
+// The status reasons the IMAP door sets itself, and lifts once a login works (docs/imap.md).
+const DOOR_PAUSE = /^IMAP (login failed|host refused)/;
+
+/** The current servers in the form; login and password are never shown, so they start empty. */
+function fillConnection(row) {
+  if (row.kind !== "external") return;
+  for (const [name, [server, key]] of Object.entries(SERVERS)) $(`#${name}`).value = row[server][key];
+  $("#login").value = "";
+  $("#password").value = "";
+}
+
+function connectionValues() {
+  const out = Object.fromEntries(SERVER_FIELDS.map((name) => [name, $(`#${name}`).value]));
+  for (const name of ["imap_host", "smtp_host", "login"]) out[name] = out[name].trim();
+  for (const name of ["imap_port", "smtp_port"]) out[name] = Number(out[name]);
+  return out;
+}
+
+/** A message per field the server would refuse anyway; focus goes to the first. */
+function checkConnection(values) {
+  let first = null;
+  for (const name of SERVER_FIELDS) {
+    const input = $(`#${name}`);
+    let problem = "";
+    if (name.endsWith("_host") && !values[name]) problem = "Required.";
+    else if (name.endsWith("_port") && !(Number.isInteger(values[name]) && values[name] >= 1 && values[name] <= 65535)) problem = "A port from 1 to 65535.";
+    else if (name === "login" && values.password && !values.login) problem = "Enter the login too, so the new password can be tested.";
+    fieldError(input, problem);
+    if (problem && !first) first = input;
+  }
+  if (first) {
+    notify("#message", "Some connection fields need attention.", "error");
+    first.focus();
+  }
+  return !first;
+}
+
+/** Only what changed; an empty login or password keeps the stored one. */
+function connectionChanges(values) {
+  const out = {};
+  for (const [name, [server, key]] of Object.entries(SERVERS)) if (values[name] !== mailbox[server][key]) out[name] = values[name];
+  if (values.login) out.login = values.login;
+  if (values.password) out.password = values.password;
+  return out;
+}
+
+async function saveConnection(body) {
+  try {
+    const row = await patch(`/mailboxes/${id}/connection`, body);
+    clearConnection(connection);
+    fill(row);
+    fillConnection(row);
+    const waiting = DOOR_PAUSE.test(row.status_reason) && row.status === "inactive";
+    notify("#message", waiting ? "Connection saved. Reconnecting with the new settings…" : "Connection saved.", "ok");
+    if (waiting) watchReconnect();
+  } catch (err) {
+    showError("#message", err);
+  }
+}
+
+/** A mailbox the door paused wakes up once a login with the new settings works: show when. */
+async function watchReconnect() {
+  for (let tries = 0; tries < 45; tries += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    let row;
+    try {
+      row = await get(`/mailboxes/${id}`);
+    } catch {
+      continue;
+    }
+    if (row.status !== "inactive" || !DOOR_PAUSE.test(row.status_reason)) {
+      fill(row);
+      if (row.status === "active") notify("#message", "Connected: the agent is active again.", "ok");
+      return;
+    }
+  }
+  notify("#message", "mailhook could not log in with the new settings yet; the status above shows the server's reason.", "error");
+}
+
+$("#connection-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const values = connectionValues();
+  if (!checkConnection(values)) return;
+  const body = connectionChanges(values);
+  if (Object.keys(body).length === 0) {
+    notify("#message", "Nothing changed in the connection.", "info");
+    return;
+  }
+  await busy($("#connection-save"), async () => {
+    notify("#message", "", "info");
+    // The test needs the full credentials; without a new password the stored one is kept untested.
+    if (values.password && !(await testConnection(values, connection))) return;
+    await saveConnection(body);
+  });
+});
+
+// A result no longer says anything about settings changed since.
+for (const name of SERVER_FIELDS) $(`#${name}`).addEventListener("input", () => clearConnection(connection));
+$("#save-anyway").addEventListener("click", (event) => busy(event.currentTarget, () => saveConnection(connectionChanges(connectionValues()))));
 
 // --- persona history -------------------------------------------------------------------------
 async function loadHistory() {
@@ -230,6 +341,7 @@ async function load() {
   }
   try {
     fill(await get(`/mailboxes/${id}`));
+    fillConnection(mailbox);
     updateCounter = attachCounter($("#persona"), $("#persona-count"));
     if (param("created")) notify("#message", `Created ${mailbox.address}. Mail sent to it is now handled by the agent.`, "ok");
     loadHistory();

@@ -3,7 +3,8 @@
 // login is tested before it is saved (with "Save anyway" when that fails). Plus batch import
 // from CSV, read as an NDJSON progress stream.
 import { get, post, readNdjson, request } from "../api.js";
-import { $, busy, el, errorText, fieldError, MODES, notify, pollOptions, shell, showError } from "../ui.js";
+import { clearConnection, SERVER_FIELDS, testConnection } from "../connection.js";
+import { $, busy, el, fieldError, MODES, notify, pollOptions, shell, showError } from "../ui.js";
 import { attachCounter } from "../tokens.js";
 
 await shell("new");
@@ -134,48 +135,15 @@ form.addEventListener("submit", async (event) => {
   });
 });
 
-// --- connection test before saving an external mailbox -----------------------------------------
-const SERVER_FIELDS = ["imap_host", "imap_port", "smtp_host", "smtp_port", "login", "password"];
-const PROTOCOLS = [
-  ["imap", "Incoming mail"],
-  ["smtp", "Outgoing mail"],
-];
-
-function resetConnection() {
-  $("#connection").hidden = true;
-  $("#connection-choice").hidden = true;
-  $("#connection-result").replaceChildren();
-}
-
-/** Log in to both servers with the settings typed in; true when both worked. */
-async function connectionWorks() {
-  const settings = body();
-  const result = $("#connection-result");
-  $("#connection").hidden = false;
-  $("#connection-choice").hidden = true;
-  result.replaceChildren(el("p", {}, "Logging in to the IMAP and SMTP servers…"));
-  let report;
-  try {
-    report = await post("/mailboxes/connection-test", Object.fromEntries(SERVER_FIELDS.map((name) => [name, settings[name]])));
-  } catch (err) {
-    result.replaceChildren(el("p", { class: "notice notice-error" }, `The connection could not be tested: ${errorText(err)}`));
-    report = null;
-  }
-  if (report) {
-    const rows = PROTOCOLS.map(([key, label]) => {
-      const outcome = report[key];
-      // The API's reason already names the protocol and the server ("IMAP host:993: ...").
-      const text = outcome.ok ? `${label} (${key.toUpperCase()}): the login works.` : `${label}: ${outcome.error}`;
-      return el("li", { class: `notice notice-${outcome.ok ? "ok" : "error"}`, dataset: { protocol: key } }, text);
-    });
-    result.replaceChildren(el("ul", { class: "checks" }, rows));
-    if (report.ok) return true;
-  }
-  $("#connection-choice").hidden = false;
-  // Keyboard and screen-reader users land on the outcome, right above "Save anyway".
-  $("#connection-title").focus();
-  return false;
-}
+// --- connection test before saving an external mailbox (connection.js) -----------------------
+const connection = {
+  section: $("#connection"),
+  result: $("#connection-result"),
+  choice: $("#connection-choice"),
+  title: $("#connection-title"),
+};
+const connectionWorks = () => testConnection(body(), connection);
+const resetConnection = () => clearConnection(connection);
 
 // A result no longer says anything about settings changed since.
 for (const id of SERVER_FIELDS) $(`#${id}`).addEventListener("input", resetConnection);
