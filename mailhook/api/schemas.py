@@ -274,7 +274,6 @@ def _activity_item(row: Activity, outbox: Mapping[int, int]) -> ActivityItem:
     )
 
 
-
 @dataclass
 class MailboxStatsOut:
     """Counts of one mailbox."""
