@@ -27,10 +27,10 @@ from mailhook.errors import Conflict, RelayUnavailable, TemporaryFailure
 from mailhook.guard.outbound import HIGH, Hit, OutboundGuard
 from mailhook.mail.addresses import domain_of
 from mailhook.mail.compose import make_message_id, render_bytes
-from mailhook.mail.notices import compose_approval_notice, compose_monitor_copy
+from mailhook.mail.notices import compose_monitor_copy
 from mailhook.outbound.delivery import Delivered, OutgoingDelivery
 from mailhook.outbound.owner_notices import OwnerNotices
-from mailhook.oversight.mail_approval import ApprovalTokens
+from mailhook.oversight.mail_approval import ApprovalNotice, ApprovalTokens
 from mailhook.oversight.sources import LIVE_API_SOURCE, SANDBOX_SOURCE, finished_job
 from mailhook.store.activity import ActivityAction, ActivityLog
 from mailhook.store.models import (
@@ -95,9 +95,8 @@ class AgentOutbox:
         self._guard = guard
         self._live = Channels(live, OwnerNotices(live, secret))
         self._test = Channels(sandbox, OwnerNotices(sandbox, secret))
-        self._tokens = ApprovalTokens(secret)
+        self._approval_notice = ApprovalNotice(ApprovalTokens(secret), public_url)
         self._suppressions = Suppressions(sessions)
-        self._review_url = public_url.rstrip("/") + "/pending"
 
     def scan(self, data: bytes, envelope: Envelope) -> list[Hit]:
         """Guard findings for the rendered message and every recipient address (Bcc too)."""
@@ -212,23 +211,9 @@ class AgentOutbox:
         record: ReplyRecord,
         reasons: list[str],
     ) -> None:
-        held = record.data or b""
-        reply_to = self._tokens.reply_address(mailbox.address, record.id)
-
-        def compose(message_id: str) -> EmailMessage:
-            return compose_approval_notice(
-                owner=owner_email,
-                mailbox_address=mailbox.address,
-                reply_to=reply_to,
-                held_reply=held,
-                reasons=reasons,
-                review_url=self._review_url,
-                message_id=message_id,
-                date=utcnow(),
-            )
-
+        held = (record.id, record.data or b"")
         try:
-            await channels.notices.send(OutgoingKind.APPROVAL_NOTICE, job_id, mailbox, owner_email, compose)
+            await self._approval_notice.send(channels.notices, job_id, mailbox, owner_email, held, reasons)
         except Exception:  # the message is safely held; the API and the web UI still show it
             return
 

@@ -12,6 +12,12 @@ import base64
 import hashlib
 import hmac
 import re
+from email.message import EmailMessage
+
+from mailhook.mail.notices import compose_approval_notice
+from mailhook.outbound.delivery import Delivered
+from mailhook.outbound.owner_notices import OwnerNotices
+from mailhook.store.models import Mailbox, OutgoingKind, utcnow
 
 APPROVE_WORDS = frozenset({"approve", "approved", "yes", "lgtm", "send", "ok", "okay"})
 REJECT_WORDS = frozenset({"reject", "rejected", "no", "deny", "cancel"})
@@ -66,3 +72,40 @@ def decision_word(text: str) -> str | None:
             return "reject"
         return None
     return None
+
+
+class ApprovalNotice:
+    """The owner's notice that a reply is held: the reply, why, and a signed Reply-To address to
+    answer with one word. The pipeline (a held reply) and the agent API (a gated send) both send
+    it through their channel's :class:`OwnerNotices` (one per job, crash-safe)."""
+
+    def __init__(self, tokens: ApprovalTokens, public_url: str) -> None:
+        self._tokens = tokens
+        self._review_url = public_url.rstrip("/") + "/pending"
+
+    async def send(
+        self,
+        notices: OwnerNotices,
+        job_id: int,
+        mailbox: Mailbox,
+        owner_email: str,
+        held: tuple[int, bytes],
+        reasons: list[str],
+    ) -> Delivered:
+        """Compose (once) and deliver the notice for the held reply ``(id, data)``."""
+        held_id, held_data = held
+        reply_to = self._tokens.reply_address(mailbox.address, held_id)
+
+        def compose(message_id: str) -> EmailMessage:
+            return compose_approval_notice(
+                owner=owner_email,
+                mailbox_address=mailbox.address,
+                reply_to=reply_to,
+                held_reply=held_data,
+                reasons=reasons,
+                review_url=self._review_url,
+                message_id=message_id,
+                date=utcnow(),
+            )
+
+        return await notices.send(OutgoingKind.APPROVAL_NOTICE, job_id, mailbox, owner_email, compose)

@@ -8,19 +8,16 @@
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mailhook.errors import MailhookError
 from mailhook.logs import get_logger
-from mailhook.mail.notices import compose_approval_notice
 from mailhook.outbound.owner_notices import OwnerNotices
 from mailhook.oversight.approvals import Approvals
-from mailhook.oversight.mail_approval import ApprovalTokens, decision_word
+from mailhook.oversight.mail_approval import ApprovalNotice, ApprovalTokens, decision_word
 from mailhook.pipeline.context import MessageContext, Stop
 from mailhook.store.activity import ActivityAction
-from mailhook.store.models import OutgoingKind, ReplyState, User, utcnow
+from mailhook.store.models import OutgoingKind, ReplyState, User
 
 log = get_logger(__name__)
 
@@ -32,8 +29,7 @@ class ApprovalNoticeStep:
 
     def __init__(self, notices: OwnerNotices, tokens: ApprovalTokens, public_url: str) -> None:
         self._notices = notices
-        self._tokens = tokens
-        self._review_url = public_url.rstrip("/") + "/pending"
+        self._notice = ApprovalNotice(tokens, public_url)
 
     async def process(self, ctx: MessageContext) -> None:
         """Compose once and deliver the notice for a held reply."""
@@ -44,24 +40,9 @@ class ApprovalNoticeStep:
         if held is None or held.state is not ReplyState.HELD or held.data is None:
             return
         reasons = [ctx.outcome.reason] if ctx.outcome.reason else []
-        reply_to = self._tokens.reply_address(mailbox.address, held.id)
-        held_data = held.data
-
-        def compose(message_id: str) -> EmailMessage:
-            return compose_approval_notice(
-                owner=ctx.owner_email,
-                mailbox_address=mailbox.address,
-                reply_to=reply_to,
-                held_reply=held_data,
-                reasons=reasons,
-                review_url=self._review_url,
-                message_id=message_id,
-                date=utcnow(),
-            )
-
         try:
-            result = await self._notices.send(
-                OutgoingKind.APPROVAL_NOTICE, ctx.job.id, mailbox, ctx.owner_email, compose
+            result = await self._notice.send(
+                self._notices, ctx.job.id, mailbox, ctx.owner_email, (held.id, held.data), reasons
             )
         except MailhookError as exc:  # the reply is safely held; the API still shows it
             log.warning("approval_notice_failed", error=type(exc).__name__)
