@@ -38,17 +38,19 @@ async def test_deliveries_to_one_receiver_reuse_one_connection(
             await services.activity.record(mailbox.id, ActivityAction.ESCALATED, reason=f"event {n}")
         await webhooks.run_once()
 
-    await burst(5)  # sent concurrently: a few connections at most, one per request in flight
-    opened = receiver.connections
-    assert len(receiver.received) == 5 and 1 <= opened <= 5
+    # Each burst is sent concurrently: at most one connection per request in flight. The second
+    # may open a few more than the first did, if the first needed fewer, but never one per request.
     await burst(5)
+    await burst(5)
+    assert len(receiver.received) == 10 and 1 <= receiver.connections <= 5
+    opened = receiver.connections
     ping = await webhooks.deliveries.queue_ping(created.endpoint.id)
     sent = await webhooks.deliveries.send_now(ping)
 
     assert sent is not None and sent.status == "delivered"
     assert [r.event for r in receiver.received] == ["escalation"] * 10 + ["ping"]
-    assert receiver.connections == opened, "later deliveries open no new connection"
-    assert {r.connection for r in receiver.received[5:]} <= set(range(1, opened + 1))
+    assert receiver.connections == opened, "a later delivery opens no new connection"
+    assert receiver.received[-1].connection in range(1, opened + 1)
     await webhooks.deliveries.close()
     await closed(receiver)
 
