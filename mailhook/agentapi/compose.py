@@ -25,6 +25,7 @@ from mailhook.mail.headers import strip_controls
 from mailhook.mail.parse import ParsedMessage
 from mailhook.mail.reply_all import Recipients, reply_recipients
 from mailhook.pipeline.steps.compose import MAX_REPLY_RECIPIENTS, footer
+from mailhook.store.fields import clean_text
 from mailhook.store.models import Mailbox, utcnow
 
 MAX_TEXT_CHARS: Final = 100_000
@@ -80,15 +81,6 @@ def clean_addresses(role: str, values: Sequence[str]) -> tuple[str, ...]:
             raise ValidationFailed(f"{role}: {value!r} is not a valid address")
         cleaned[address] = None
     return tuple(cleaned)
-
-
-def clean_text(field_name: str, value: str, max_chars: int) -> str:
-    """Text that fits and holds no NUL."""
-    if len(value) > max_chars:
-        raise ValidationFailed(f"{field_name} must be at most {max_chars:,} characters")
-    if "\x00" in value:
-        raise ValidationFailed(f"{field_name} must not contain NUL characters")
-    return value
 
 
 def _decoded(item: AttachmentIn, number: int) -> tuple[str, str, str, bytes]:

@@ -22,11 +22,11 @@ from mailhook.store.mailboxes import (
     ActivityPage,
     ConfigPatch,
     ConnectionPatch,
-    ExternalAccount,
     MailboxCounts,
 )
 from mailhook.store.models import Activity, Mailbox
 from mailhook.store.persona_history import PersonaVersion
+from mailhook.store.servers import ExternalAccount
 
 # --- requests -----------------------------------------------------------------------------------
 
@@ -90,16 +90,7 @@ class ExternalCreate(
 
     def account(self) -> ExternalAccount:
         """The connection and credentials."""
-        return ExternalAccount(
-            address=self.address,
-            imap_host=self.imap_host,
-            imap_port=self.imap_port,
-            smtp_host=self.smtp_host,
-            smtp_port=self.smtp_port,
-            login=self.login,
-            password=self.password,
-            poll_interval_minutes=self.poll_interval_minutes,
-        )
+        return ExternalAccount.of(self)
 
 
 class ConnectionUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -19,7 +19,7 @@ import dataclasses
 import re
 import ssl
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import aioimaplib
@@ -36,6 +36,7 @@ from mailhook.logs import get_logger
 from mailhook.net.hosts import HostRefused, HostUnresolvable, Resolver
 from mailhook.outbound.account_smtp import AccountSmtp, close
 from mailhook.settings import ImapSettings
+from mailhook.store.servers import MailServers
 
 log = get_logger(__name__)
 
@@ -43,18 +44,6 @@ log = get_logger(__name__)
 PROBE_TIMEOUT: Final = 10.0
 _SERVER_TEXT_CHARS = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-@dataclass(frozen=True)
-class MailServers:
-    """The settings under test: where the servers are and the account's credentials."""
-
-    imap_host: str
-    imap_port: int
-    smtp_host: str
-    smtp_port: int
-    login: str
-    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,8 @@ of its choosing.
 
 from __future__ import annotations
 
-import re
-
 from mailhook.errors import ValidationFailed
-
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+from mailhook.net.names import host_name
 
 
 def public_hostname(text: str) -> str | None:
@@ -20,11 +17,10 @@ def public_hostname(text: str) -> str | None:
     IP literals, single labels (``localhost``, ``intranet``) and ``*.localhost`` are refused:
     a remote document must not point a mailbox's password at an address of its choosing.
     """
-    host = text.strip().lower().removesuffix(".")
-    labels = host.split(".")
-    if len(host) > 253 or len(labels) < 2 or labels[-1].isdigit() or labels[-1] == "localhost":
+    host = host_name(text)
+    if host is None or "." not in host or host.endswith(".localhost"):
         return None
-    return host if all(_LABEL.fullmatch(label) for label in labels) else None
+    return host
 
 
 def port_number(text: str) -> int | None:

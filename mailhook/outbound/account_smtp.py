@@ -20,7 +20,7 @@ import ssl
 
 import aiosmtplib
 
-from mailhook.doors.imap.accounts import ExternalAccount
+from mailhook.doors.imap.accounts import OpenedAccount
 from mailhook.doors.imap.client import ServerAccess, tls_context
 from mailhook.errors import RelayUnavailable
 from mailhook.logs import get_logger
@@ -51,7 +51,7 @@ class AccountSmtp:
             tls_context(ca_file), timeout, parse_allow_list(allow_hosts, skip_invalid=True)
         )
 
-    async def send(self, account: ExternalAccount, message: OutgoingMessage) -> None:
+    async def send(self, account: OpenedAccount, message: OutgoingMessage) -> None:
         """One authenticated SMTP transaction; raises as described in the module docstring."""
         where = f"{account.smtp_host}:{account.smtp_port}"
         try:
@@ -89,7 +89,7 @@ class AccountSmtp:
         return client
 
     async def _transact(
-        self, client: aiosmtplib.SMTP, account: ExternalAccount, message: OutgoingMessage
+        self, client: aiosmtplib.SMTP, account: OpenedAccount, message: OutgoingMessage
     ) -> None:
         try:
             await client.login(account.login, account.password)

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from mailhook.doors.imap.accounts import ExternalAccount, ExternalAccounts
+from mailhook.doors.imap.accounts import ExternalAccounts, OpenedAccount
 from mailhook.doors.imap.store import MailStore
 from mailhook.errors import RelayRejected
 from mailhook.logs import get_logger
@@ -51,7 +51,7 @@ class RoutingTransport:
         self._sessions = sessions
         self._store = store
 
-    async def account_for(self, mailbox_id: int) -> ExternalAccount | None:
+    async def account_for(self, mailbox_id: int) -> OpenedAccount | None:
         """The external account a mailbox sends through, or None for the default transport.
 
         An external mailbox without usable SMTP settings (deleted, credentials erased) is a
@@ -76,7 +76,7 @@ class RoutingTransport:
         log.info("sent_via_account_smtp", mailbox=message.mailbox_id, reply=message.reply_id)
         last_sent_copy.set((message.reply_id, await self._file_copy(account, message)))
 
-    async def _file_copy(self, account: ExternalAccount, message: OutgoingMessage) -> str:
+    async def _file_copy(self, account: OpenedAccount, message: OutgoingMessage) -> str:
         if self._store is None:
             return ""
         if account.files_sent_itself:

@@ -8,8 +8,9 @@ reply was delivered before a crash, so it delivers exactly once.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, case, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, case, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -55,17 +56,22 @@ class SandboxTransport:
 SENT_REPLY_ACTIONS = frozenset({"replied", "approved"})
 
 
+def _replies_in_outbox(*columns: SQLColumnExpression[Any]) -> Select[Any]:
+    """``columns`` of the replies (not the notices) the outbox keeps: the rule both forms share."""
+    return (
+        select(*columns)
+        .select_from(Reply)
+        .join(OutboxMessage, OutboxMessage.reply_id == Reply.id)
+        .where(Reply.kind == OutgoingKind.REPLY.value)
+    )
+
+
 def outbox_id_column(
     job_id: SQLColumnExpression[int | None], action: SQLColumnExpression[str]
 ) -> ColumnElement[int | None]:
     """For a query over activity rows: the outbox message id of the row's reply, else NULL
     (the activity stream's per-row form of :func:`outbox_replies`)."""
-    reply_in_outbox = (
-        select(OutboxMessage.id)
-        .join(Reply, Reply.id == OutboxMessage.reply_id)
-        .where(Reply.job_id == job_id, Reply.kind == OutgoingKind.REPLY.value)
-        .scalar_subquery()
-    )
+    reply_in_outbox = _replies_in_outbox(OutboxMessage.id).where(Reply.job_id == job_id).scalar_subquery()
     return case((action.in_(SENT_REPLY_ACTIONS), reply_in_outbox), else_=None)
 
 
@@ -80,14 +86,8 @@ async def outbox_replies(
     wanted = sorted({job for job in job_ids if job is not None})
     if not wanted:
         return {}
-    query = (
-        select(Reply.job_id, OutboxMessage.id)
-        .join(OutboxMessage, OutboxMessage.reply_id == Reply.id)
-        .where(
-            Reply.job_id.in_(wanted),
-            Reply.kind == OutgoingKind.REPLY.value,
-            OutboxMessage.mailbox_id == mailbox_id,
-        )
+    query = _replies_in_outbox(Reply.job_id, OutboxMessage.id).where(
+        Reply.job_id.in_(wanted), OutboxMessage.mailbox_id == mailbox_id
     )
     async with sessions() as session:
         rows = (await session.execute(query)).all()

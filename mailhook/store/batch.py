@@ -33,8 +33,9 @@ from typing import Final, Literal
 
 from mailhook.errors import MailhookError, PayloadTooLarge, ValidationFailed
 from mailhook.logs import get_logger
-from mailhook.store.mailboxes import ExternalAccount, Mailboxes
+from mailhook.store.mailboxes import Mailboxes
 from mailhook.store.models import Mailbox, User
+from mailhook.store.servers import ExternalAccount
 
 __all__ = [
     "EXTERNAL_HEADER",

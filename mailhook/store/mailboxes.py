@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
-import ipaddress
 import math
 import re
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from mailhook.logs import get_logger
 from mailhook.settings import Settings
 from mailhook.store.accounts import clean_email
 from mailhook.store.activity import ActivityAction
+from mailhook.store.fields import clean_host, clean_login, clean_password, clean_port, clean_text
 from mailhook.store.models import (
     Activity,
     AgentInboxItem,
@@ -49,6 +49,7 @@ from mailhook.store.models import (
     require_id,
 )
 from mailhook.store.persona_history import PersonaHistory
+from mailhook.store.servers import ExternalAccount
 
 log = get_logger(__name__)
 
@@ -66,12 +67,10 @@ RESERVED_HANDLES: Final = frozenset(
 POLL_INTERVALS: Final = frozenset({0, 1, *(60 * hours for hours in range(1, 25))})
 MAX_TRIGGERS: Final = 50
 MAX_TRIGGER_CHARS: Final = 500
-MAX_SECRET_CHARS: Final = 4096
 DEFAULT_PAGE_SIZE: Final = 20
 MAX_PAGE_SIZE: Final = 200
 MAX_PAGE: Final = 1_000_000
 HANDLED: Final = (ActivityAction.REPLIED, ActivityAction.DRAFTED, ActivityAction.TESTED_PERSONA)
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 class Actor(enum.StrEnum):
@@ -118,20 +117,6 @@ class ConfigPatch:
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
-
-
-@dataclass(frozen=True)
-class ExternalAccount:
-    """An existing mailbox reached over IMAP (incoming) and SMTP submission (outgoing)."""
-
-    address: str
-    imap_host: str
-    imap_port: int
-    smtp_host: str
-    smtp_port: int
-    login: str
-    password: str
-    poll_interval_minutes: int = 0
 
 
 @dataclass(frozen=True, repr=False)
@@ -185,15 +170,6 @@ class MailboxCounts:
 # --- validation ---------------------------------------------------------------------------------
 
 
-def clean_text(field: str, value: str, max_chars: int) -> str:
-    """``value`` if it fits; NUL is refused because PostgreSQL text cannot hold it."""
-    if len(value) > max_chars:
-        raise ValidationFailed(f"{field} must be at most {max_chars:,} characters")
-    if "\x00" in value:
-        raise ValidationFailed(f"{field} must not contain NUL characters")
-    return value
-
-
 def clean_handle(handle: str) -> str:
     """A hosted mailbox handle: lower-case letters, digits and dashes, not a role address."""
     if len(handle) > MAX_HANDLE:
@@ -205,42 +181,6 @@ def clean_handle(handle: str) -> str:
     if handle in RESERVED_HANDLES:
         raise ValidationFailed(f"handle {handle!r} is reserved")
     return handle
-
-
-def clean_host(field: str, value: str) -> str:
-    """A DNS host name (ASCII/punycode) or an IP address."""
-    host = value.strip().lower().removesuffix(".")
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        pass
-    labels = host.split(".")
-    if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
-        raise ValidationFailed(f"{field} must be a host name or an IP address")
-    return host
-
-
-def clean_port(field: str, value: int) -> int:
-    """A TCP port."""
-    if not 1 <= value <= 65535:
-        raise ValidationFailed(f"{field} must be between 1 and 65535")
-    return value
-
-
-def clean_login(value: str) -> str:
-    """The IMAP/SMTP login: not empty once trimmed."""
-    login = clean_text("login", value, 320).strip()
-    if not login:
-        raise ValidationFailed("login must not be empty")
-    return login
-
-
-def clean_password(value: str) -> str:
-    """The account password, kept as typed (spaces may belong to it), not empty."""
-    password = clean_text("password", value, MAX_SECRET_CHARS)
-    if not password:
-        raise ValidationFailed("password must not be empty")
-    return password
 
 
 #: Checks of the connection fields (the password is sealed apart).
@@ -385,19 +325,16 @@ class Mailboxes:
         address = clean_email(account.address)
         if address.rpartition("@")[2] == self._settings.agent.domain.lower():
             raise ValidationFailed(f"addresses on {self._settings.agent.domain} are hosted mailboxes")
-        login = clean_text("login", account.login, 320).strip()
-        password = clean_text("password", account.password, MAX_SECRET_CHARS)
-        if not login or not password:
-            raise ValidationFailed("login and password are required")
+        servers = account.checked()
         mailbox = Mailbox(
             kind="external",
             address=address,
-            imap_host=clean_host("imap_host", account.imap_host),
-            imap_port=clean_port("imap_port", account.imap_port),
-            smtp_host=clean_host("smtp_host", account.smtp_host),
-            smtp_port=clean_port("smtp_port", account.smtp_port),
-            login=login,
-            password_sealed=self._sealer.seal(password.encode()),
+            imap_host=servers.imap_host,
+            imap_port=servers.imap_port,
+            smtp_host=servers.smtp_host,
+            smtp_port=servers.smtp_port,
+            login=servers.login,
+            password_sealed=self._sealer.seal(servers.password.encode()),
             poll_interval_minutes=clean_poll_interval(account.poll_interval_minutes),
         )
         return await self._create(owner, mailbox, config or ConfigPatch())

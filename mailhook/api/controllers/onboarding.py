@@ -41,13 +41,14 @@ from litestar.response import Stream
 from mailhook.api.auth import current_user
 from mailhook.api.controllers.mailboxes import provide_mailboxes
 from mailhook.autoconfig import AutoconfigResult, discover
-from mailhook.autoconfig.probe import ConnectionProbe, MailServers, ProbeReport
+from mailhook.autoconfig.probe import ConnectionProbe, ProbeReport
 from mailhook.errors import RateLimited, ValidationFailed
 from mailhook.logs import get_logger
 from mailhook.services import Services
 from mailhook.store.batch import MAX_CSV_BYTES, BatchRow, import_rows, parse_batch_csv
-from mailhook.store.mailboxes import MAX_SECRET_CHARS, Mailboxes, clean_host, clean_port, clean_text
+from mailhook.store.mailboxes import Mailboxes
 from mailhook.store.models import User
+from mailhook.store.servers import MailServers
 
 log = get_logger(__name__)
 
@@ -61,7 +62,6 @@ _PROBE_LIMITER_STATE_KEY: Final = "connection_test_limiter"
 CONNECTION_TESTS_PER_WINDOW: Final = 10
 CONNECTION_TEST_WINDOW: Final = 600.0
 CONNECTION_TEST_MAX_BYTES: Final = 16 * 1024
-MAX_LOGIN_CHARS: Final = 320
 CSV_TYPES: Final = frozenset({"text/csv", "text/plain", "application/csv"})
 
 Discoverer = Callable[[str], Awaitable[AutoconfigResult]]
@@ -139,18 +139,7 @@ class ConnectionTestIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
 
     def servers(self) -> MailServers:
         """The fields checked as mailbox creation checks them (400 otherwise)."""
-        login = clean_text("login", self.login, MAX_LOGIN_CHARS).strip()
-        password = clean_text("password", self.password, MAX_SECRET_CHARS)
-        if not login or not password:
-            raise ValidationFailed("login and password are required")
-        return MailServers(
-            imap_host=clean_host("imap_host", self.imap_host),
-            imap_port=clean_port("imap_port", self.imap_port),
-            smtp_host=clean_host("smtp_host", self.smtp_host),
-            smtp_port=clean_port("smtp_port", self.smtp_port),
-            login=login,
-            password=password,
-        )
+        return MailServers.of(self).checked()
 
 
 class OnboardingController(Controller):

@@ -14,31 +14,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from mailhook.crypto import Sealer
 from mailhook.doors.imap.state import paused_by_door
 from mailhook.store.models import Mailbox, MailboxStatus
+from mailhook.store.servers import ExternalAccount
 
 #: Gmail files every message sent through its SMTP into "Sent Mail" by itself; an APPEND
 #: would show the reply twice there.
 SERVERS_FILING_SENT = frozenset({"imap.gmail.com", "imap.googlemail.com"})
 
 
-@dataclass(frozen=True)
-class ExternalAccount:
-    """Everything needed to reach one external mailbox over IMAP and SMTP."""
+@dataclass(frozen=True, kw_only=True, repr=False)
+class OpenedAccount(ExternalAccount):
+    """An external mailbox's account with its password opened, for one connection."""
 
     mailbox_id: int
-    address: str
-    imap_host: str
-    imap_port: int
-    smtp_host: str
-    smtp_port: int
-    login: str
-    password: str = ""
-    poll_interval_minutes: int = 0
     #: Paused by the door after a refused login or host (a working login wakes it).
     paused_for_login: bool = False
 
     def __repr__(self) -> str:
         # Never let a password reach a log line or a traceback through repr().
-        return f"ExternalAccount(mailbox_id={self.mailbox_id}, address={self.address!r})"
+        return f"OpenedAccount(mailbox_id={self.mailbox_id}, address={self.address!r})"
 
     @property
     def files_sent_itself(self) -> bool:
@@ -53,22 +46,16 @@ class ExternalAccounts:
         self._sessions = sessions
         self._sealer = sealer
 
-    async def get(self, mailbox_id: int) -> ExternalAccount | None:
+    async def get(self, mailbox_id: int) -> OpenedAccount | None:
         """The account of an external, not deleted mailbox with credentials; else None."""
         async with self._sessions() as session:
             mailbox = await session.scalar(select(Mailbox).where(Mailbox.id == mailbox_id))
         if mailbox is None or not is_external(mailbox) or mailbox.password_sealed is None:
             return None
-        return ExternalAccount(
+        return OpenedAccount.of(
+            mailbox,
             mailbox_id=mailbox.id,
-            address=mailbox.address,
-            imap_host=mailbox.imap_host,
-            imap_port=mailbox.imap_port,
-            smtp_host=mailbox.smtp_host,
-            smtp_port=mailbox.smtp_port,
-            login=mailbox.login,
             password=self._sealer.open(mailbox.password_sealed).decode("utf-8"),
-            poll_interval_minutes=mailbox.poll_interval_minutes,
             paused_for_login=paused_by_door(mailbox.status, mailbox.status_reason),
         )
 

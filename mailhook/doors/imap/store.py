@@ -13,7 +13,7 @@ pipeline only logs it: a failed copy must never cause a second reply).
 
 from __future__ import annotations
 
-from mailhook.doors.imap.accounts import ExternalAccount
+from mailhook.doors.imap.accounts import OpenedAccount
 from mailhook.doors.imap.client import ImapSession, ServerAccess
 from mailhook.settings import ImapSettings
 
@@ -28,23 +28,21 @@ class MailStore:
     def __init__(self, settings: ImapSettings) -> None:
         self._access = ServerAccess.from_settings(settings)
 
-    async def open(self, account: ExternalAccount) -> ImapSession:
+    async def open(self, account: OpenedAccount) -> ImapSession:
         """A logged-in session on the account (the caller logs out)."""
         return await ImapSession.open(
             account.imap_host, account.imap_port, account.login, account.password, access=self._access
         )
 
-    async def file_sent(self, account: ExternalAccount, data: bytes) -> str:
+    async def file_sent(self, account: OpenedAccount, data: bytes) -> str:
         """APPEND a sent reply to the Sent folder; returns the folder used."""
         return await self._append(account, "\\Sent", "Sent", data, SENT_FLAGS)
 
-    async def file_draft(self, account: ExternalAccount, data: bytes) -> str:
+    async def file_draft(self, account: OpenedAccount, data: bytes) -> str:
         """APPEND a reply to the Drafts folder, flagged ``\\Draft``; returns the folder used."""
         return await self._append(account, "\\Drafts", "Drafts", data, DRAFT_FLAGS)
 
-    async def _append(
-        self, account: ExternalAccount, use: str, fallback: str, data: bytes, flags: str
-    ) -> str:
+    async def _append(self, account: OpenedAccount, use: str, fallback: str, data: bytes, flags: str) -> str:
         imap = await self.open(account)
         try:
             folder = await imap.special_folder(use, fallback)
@@ -54,7 +52,7 @@ class MailStore:
             await imap.logout()
 
     async def flag_original(
-        self, account: ExternalAccount, where: tuple[int, int] | None, message_id: str | None
+        self, account: OpenedAccount, where: tuple[int, int] | None, message_id: str | None
     ) -> int:
         """Flag the original message; returns how many messages were flagged."""
         imap = await self.open(account)

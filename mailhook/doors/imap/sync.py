@@ -15,7 +15,7 @@ from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from email.utils import parseaddr
 
-from mailhook.doors.imap.accounts import ExternalAccount
+from mailhook.doors.imap.accounts import OpenedAccount
 from mailhook.doors.imap.client import ImapSession
 from mailhook.doors.imap.state import ImapStates
 from mailhook.doors.inbound import Inbound
@@ -54,7 +54,7 @@ def envelope_sender_of(raw: bytes) -> str:
 
 
 async def sync_inbox(
-    imap: ImapSession, account: ExternalAccount, spool: Spool, states: ImapStates, limits: SyncLimits
+    imap: ImapSession, account: OpenedAccount, spool: Spool, states: ImapStates, limits: SyncLimits
 ) -> int:
     """Spool every new message; returns how many were new to the spool."""
     selected = await imap.select("INBOX")
@@ -97,7 +97,7 @@ async def _backfill(imap: ImapSession, days: int) -> list[int]:
     return await imap.uid_search("UNSEEN", "SINCE", since)
 
 
-async def _spool(imap: ImapSession, account: ExternalAccount, spool: Spool, uid: int) -> int | None:
+async def _spool(imap: ImapSession, account: OpenedAccount, spool: Spool, uid: int) -> int | None:
     """Fetch and enqueue one message: its job id, negative when the spool already had it, or
     None when the message vanished (expunged meanwhile). Raises when the spool is unavailable,
     so the cursor stays where it is."""

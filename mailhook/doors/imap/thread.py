@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mailhook.doors.imap.accounts import ExternalAccount
+from mailhook.doors.imap.accounts import OpenedAccount
 from mailhook.doors.imap.client import ImapSession
 from mailhook.doors.imap.store import MailStore, quoted
 from mailhook.mail.parse import ParsedMessage, parse_message
@@ -47,7 +47,7 @@ class ThreadReader:
         self._store = store
 
     async def earlier(
-        self, account: ExternalAccount, message: ParsedMessage, depth: int
+        self, account: OpenedAccount, message: ParsedMessage, depth: int
     ) -> tuple[ParsedMessage, ...]:
         """Up to ``depth`` earlier messages of the thread, oldest first."""
         criteria = search_criteria(message)

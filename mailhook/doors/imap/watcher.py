@@ -19,7 +19,7 @@ import asyncio
 
 from mailhook.backoff import jittered
 from mailhook.crypto import SealBroken
-from mailhook.doors.imap.accounts import ExternalAccount, ExternalAccounts
+from mailhook.doors.imap.accounts import ExternalAccounts, OpenedAccount
 from mailhook.doors.imap.client import (
     ImapCommandFailed,
     ImapHostRefused,
@@ -107,7 +107,7 @@ class Watcher:
         delay = min(settings.backoff_seconds * 2.0 ** max(0, self.failures - 1), settings.backoff_max_seconds)
         return jittered(delay)
 
-    def _interval(self, account: ExternalAccount) -> float:
+    def _interval(self, account: OpenedAccount) -> float:
         minutes = account.poll_interval_minutes or 1
         return minutes * self._settings.poll_unit_seconds
 
@@ -127,7 +127,7 @@ class Watcher:
         finally:
             await imap.logout()
 
-    async def _watch(self, imap: ImapSession, account: ExternalAccount) -> float:
+    async def _watch(self, imap: ImapSession, account: OpenedAccount) -> float:
         push = account.poll_interval_minutes == 0 and imap.has_idle
         interval = self._interval(account)
         while True:

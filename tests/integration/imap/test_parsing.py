@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailhook.doors.imap.accounts import ExternalAccount
+from mailhook.doors.imap.accounts import OpenedAccount
 from mailhook.doors.imap.store import quoted
 from mailhook.doors.imap.sync import envelope_sender_of
 from mailhook.doors.imap.thread import MAX_IDS, search_criteria
@@ -60,7 +60,14 @@ def test_subject_fallback_only_for_replies_without_ids() -> None:
 
 
 def test_an_account_never_shows_its_password() -> None:
-    account = ExternalAccount(1, "a@b.test", "imap.b.test", 993, "smtp.b.test", 465, "a", "hunter2-secret")
+    account = OpenedAccount(
+        mailbox_id=1,
+        address="a@b.test",
+        imap_host="imap.b.test",
+        smtp_host="smtp.b.test",
+        login="a",
+        password="hunter2-secret",
+    )
     assert "hunter2" not in repr(account) and "hunter2" not in str(account)
 
 
