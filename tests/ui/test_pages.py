@@ -293,6 +293,14 @@ def test_a_reply_kept_in_the_sandbox_outbox_can_be_read_from_the_log(
     text = shown.locator("pre").first
     expect(text).to_be_focused()
     expect(text).to_contain_text("Thanks for asking: it left today.")
+    # A refresh that brings the same rows (as when the live stream reconnects) leaves the open
+    # reply and the focus where they are: a redraw would close it under the reader.
+    with page.expect_response(re.compile(r"/activity\?")) as refreshed:
+        page.dispatch_event("#action", "change")
+    refreshed.value.finished()
+    page.evaluate("() => new Promise(done => setTimeout(done, 100))")
+    expect(page.locator(".reply-row")).to_have_count(1)
+    expect(text).to_be_focused()
     expect(shown.locator(".reply-head")).to_contain_text("Re: Where is my parcel?")
     expect(shown.locator(".reply-head")).to_contain_text("alice@example.org")
     shown.get_by_text("Whole message (RFC 5322 source)").click()

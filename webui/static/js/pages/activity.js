@@ -11,10 +11,15 @@ const state = { mailbox: idParam("mailbox"), action: "", page: 1, pages: 1, tota
 
 $("#action").append(...ACTIONS.map((a) => el("option", { value: a }, a.replace(/_/g, " "))));
 
+// What a row shows that can change: an entry's time, recipient and reason never do.
+function rowKey(item) {
+  return `${item.id}:${item.action}:${item.reply_outbox_id ?? ""}`;
+}
+
 function row(item, fresh = false) {
   return el(
     "tr",
-    { class: fresh ? "fresh" : undefined, dataset: { id: item.id } },
+    { class: fresh ? "fresh" : undefined, dataset: { id: item.id, key: rowKey(item) } },
     el("td", { "data-label": "When" }, el("time", { datetime: item.created_at }, formatDate(item.created_at))),
     el("td", { "data-label": "Action" }, badge(item.action)),
     el("td", { "data-label": "Recipient", class: "wrap" }, item.recipient || "—"),
@@ -94,6 +99,11 @@ async function load() {
     }
     $("#empty").hidden = true;
     $("#log").hidden = false;
+    // A reload that brings the rows already shown (the stream reloads once when it opens) leaves
+    // the table alone: a redraw under the pointer would swallow a click that had begun, and would
+    // close an open reply and drop the focus.
+    const shown = [...$("#log tbody").querySelectorAll("tr[data-key]")].map((tr) => tr.dataset.key);
+    if (shown.join(" ") === page.items.map(rowKey).join(" ")) return;
     $("#log tbody").replaceChildren(...page.items.map((item) => row(item)));
   } catch (err) {
     if (ticket === loads) showError("#message", err);
