@@ -8,6 +8,7 @@ import email
 import io
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from typing import Any
@@ -89,6 +90,23 @@ async def two_user_api(
         httpx.AsyncClient(base_url=base_url, timeout=30) as http,
     ):
         yield http, owner, other
+
+
+@dataclass
+class TwoUserApi:
+    """What :func:`two_user_api` serves: the client, the services, and the two users' bearer
+    headers. Test modules extend it with the calls they make."""
+
+    http: httpx.AsyncClient
+    services: Services
+    owner: dict[str, str]
+    other: dict[str, str]
+
+    async def create(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """``POST /api/v1/mailboxes`` as the owner (or ``headers``); asserts 201."""
+        response = await self.http.post("/api/v1/mailboxes", json=body, headers=headers or self.owner)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
 
 
 async def mailbox_row(services: Services, mailbox_id: int) -> Mailbox:

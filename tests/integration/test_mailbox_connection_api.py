@@ -15,7 +15,7 @@ import pytest
 
 from mailhook.services import Services
 from mailhook.store.models import ImapState
-from tests.support import mailbox_row, two_user_api
+from tests.support import TwoUserApi, mailbox_row, two_user_api
 
 OLD_SECRET = "old-app-password-Qw3"
 NEW_SECRET = "new-app-password-canary-Zx9"
@@ -29,17 +29,7 @@ def extra_env() -> dict[str, str]:
 
 
 @dataclass
-class Api:
-    http: httpx.AsyncClient
-    services: Services
-    owner: dict[str, str]
-    other: dict[str, str]
-
-    async def create(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
-        response = await self.http.post("/api/v1/mailboxes", json=body, headers=headers or self.owner)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
+class Api(TwoUserApi):
     async def external(self, headers: dict[str, str] | None = None) -> dict[str, Any]:
         return await self.create(
             {

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from mailhook.billing.credits import Credits
@@ -19,7 +18,7 @@ from mailhook.store.activity import ActivityAction, ActivityLog
 from mailhook.store.mailboxes import Actor, Mailboxes
 from mailhook.store.models import Mailbox, MailboxStatus
 from mailhook.store.persona_history import PersonaHistory
-from tests.support import mailbox_row, two_user_api
+from tests.support import TwoUserApi, mailbox_row, two_user_api
 
 IMAP_LOGIN = "imap-user-4242"
 IMAP_SECRET = "app-password-Zq8#x1"
@@ -27,19 +26,7 @@ SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @dataclass
-class Api:
-    """A running app, its services, and bearer headers of two users."""
-
-    http: httpx.AsyncClient
-    services: Services
-    owner: dict[str, str]
-    other: dict[str, str]
-
-    async def create(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
-        response = await self.http.post("/api/v1/mailboxes", json=body, headers=headers or self.owner)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
+class Api(TwoUserApi):
     async def row(self, mailbox_id: int) -> Mailbox:
         return await mailbox_row(self.services, mailbox_id)
 

@@ -26,7 +26,7 @@ from mailhook.net.fetch import FetchRefused
 from mailhook.services import Services
 from mailhook.store.batch import MAX_ROWS, BatchRow, import_rows, parse_batch_csv
 from mailhook.store.models import Mailbox, User
-from tests.support import two_user_api
+from tests.support import TwoUserApi, two_user_api
 
 SECRET = "batch-secret-Qx7#p2"
 HOSTED = "agent_name,password\n"
@@ -53,13 +53,7 @@ async def no_documents(url: str) -> str:
 
 
 @dataclass
-class Api:
-    """A running app, its services, and bearer headers of two users."""
-
-    http: httpx.AsyncClient
-    services: Services
-    owner: dict[str, str]
-    other: dict[str, str]
+class Api(TwoUserApi):
     owner_id: int
 
     async def batch(

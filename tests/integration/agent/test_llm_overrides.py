@@ -18,7 +18,7 @@ from mailhook.store.models import Mailbox
 from tests.fakes.llm import FakeLLM
 from tests.integration.agent.conftest import LOOPBACK_ALLOWED, HeaderRecordingLLM, configure_mailbox
 from tests.lmtp_client import lmtp_send, make_message
-from tests.support import activity, mailbox_row, outbox, two_user_api, wait_for_jobs
+from tests.support import TwoUserApi, activity, mailbox_row, outbox, two_user_api, wait_for_jobs
 
 MAILBOX_KEY = "sk-mailbox-KEY-CANARY-0042"
 INSTALL_KEY = "sk-install-KEY-CANARY-7777"
@@ -27,11 +27,7 @@ SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @dataclass
-class Api:
-    http: httpx.AsyncClient
-    services: Services
-    owner: dict[str, str]
-    other: dict[str, str]
+class Api(TwoUserApi):
     mailbox_id: int
 
     async def patch(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:

@@ -20,7 +20,7 @@ from mailhook.store.models import Mailbox, User
 from tests.fakes import anthropic as fake_anthropic
 from tests.fakes.llm import FakeLLM, completion, decision
 from tests.integration.agent.conftest import LOOPBACK_ALLOWED
-from tests.support import activity, outbox, text_of, two_user_api
+from tests.support import TwoUserApi, activity, outbox, text_of, two_user_api
 
 URL = "/api/v1/mailboxes/{}/persona/test"
 QUOTA = {"MAILHOOK_BILLING_ENFORCE_QUOTA": "true"}
@@ -58,11 +58,7 @@ def openai_model(samples: str) -> Any:
 
 
 @dataclass
-class Api:
-    http: httpx.AsyncClient
-    services: Services
-    owner: dict[str, str]
-    other: dict[str, str]
+class Api(TwoUserApi):
     owner_id: int
     mailbox_id: int
 
